@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Coffer needs to build, run and test.
+# Idempotent: packages already present are skipped without touching apt.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config clang
+  libmicrohttpd-dev libgnutls28-dev libssl-dev libsqlite3-dev libjansson-dev
+  libcurl4-openssl-dev libargon2-dev libqrencode-dev
+  libcmocka-dev
+  curl openssl sqlite3 oathtool xxd
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
