@@ -4,11 +4,13 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
 int main(int argc, char **argv)
 {
+    umask(077);
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {
         cli_usage(argc < 2 ? stderr : stdout);

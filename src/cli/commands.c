@@ -2,6 +2,20 @@
 
 #include "cli/cli.h"
 
+int cli_init(int argc, char **argv);
+int cli_server(int argc, char **argv);
+int cli_login(int argc, char **argv);
+int cli_logout(int argc, char **argv);
+int cli_whoami(int argc, char **argv);
+int cli_user(int argc, char **argv);
+int cli_push(int argc, char **argv);
+int cli_pull(int argc, char **argv);
+int cli_ls(int argc, char **argv);
+int cli_show(int argc, char **argv);
+int cli_versions(int argc, char **argv);
+int cli_label(int argc, char **argv);
+int cli_rm(int argc, char **argv);
+
 static int cli_version(int argc, char **argv)
 {
     (void)argc;
@@ -11,6 +25,19 @@ static int cli_version(int argc, char **argv)
 }
 
 const struct cli_command cli_commands[] = {
+    {"init", cli_init, "create a data directory (database, keys, TLS, admin)"},
+    {"server", cli_server, "run the HTTPS server"},
+    {"login", cli_login, "log in and store a session token"},
+    {"logout", cli_logout, "revoke and forget the stored session"},
+    {"whoami", cli_whoami, "show who you are authenticated as"},
+    {"push", cli_push, "upload a file as a new version"},
+    {"pull", cli_pull, "download a version (SHA-256 verified)"},
+    {"ls", cli_ls, "list artifacts under a prefix"},
+    {"show", cli_show, "show a version's metadata and lineage"},
+    {"versions", cli_versions, "list the versions of an artifact"},
+    {"label", cli_label, "change tags or sensitivity"},
+    {"rm", cli_rm, "tombstone a version"},
+    {"user", cli_user, "manage users (add, ls, show, disable, passwd)"},
     {"version", cli_version, "print the version"},
     {NULL, NULL, NULL},
 };
@@ -21,5 +48,7 @@ void cli_usage(void *stream)
     fprintf(f, "usage: coffer COMMAND [OPTIONS]\n\ncommands:\n");
     for (const struct cli_command *c = cli_commands; c->name != NULL; c++)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
-    fprintf(f, "\nRun 'coffer COMMAND --help' for the options of a command.\n");
+    fprintf(f, "\nGlobal options: --server URL (COFFER_SERVER), --ca FILE (COFFER_CA), --json.\n"
+               "COFFER_TOKEN overrides stored credentials. Run 'coffer COMMAND --help' for the\n"
+               "options of a command.\n");
 }

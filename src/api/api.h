@@ -1,0 +1,36 @@
+/*
+ * api: the HTTP handlers, one file per resource. Each is listed in the
+ * route table (api/routes.c) with the body it takes and whether it needs
+ * an authenticated caller.
+ */
+#ifndef COFFER_API_API_H
+#define COFFER_API_API_H
+
+#include "http/http.h"
+
+/* health.c, auth.c */
+enum err api_health(struct request *r);
+enum err api_login(struct request *r);
+enum err api_logout(struct request *r);
+enum err api_whoami(struct request *r);
+
+/* users.c */
+enum err api_user_list(struct request *r);
+enum err api_user_add(struct request *r);
+enum err api_user_show(struct request *r);
+enum err api_user_disable(struct request *r);
+enum err api_user_passwd(struct request *r);
+
+/* artifacts.c */
+enum err api_push_start(struct request *r);
+enum err api_push_data(struct request *r, const uint8_t *buf, size_t len);
+enum err api_push_finish(struct request *r);
+void api_push_cleanup(struct request *r);
+enum err api_pull(struct request *r);
+enum err api_show(struct request *r);
+enum err api_versions(struct request *r);
+enum err api_list(struct request *r);
+enum err api_label(struct request *r);
+enum err api_remove(struct request *r);
+
+#endif

@@ -1,0 +1,923 @@
+/*
+ * The writer side of the audit log: open (rebuild the index, check the last
+ * signed head), group-committed appends, signed heads, reads and proofs.
+ */
+#include "audit/audit.h"
+
+#include "audit/event.h"
+#include "audit/merkle.h"
+#include "audit/scan.h"
+#include "audit/sth.h"
+#include "util/log.h"
+#include "util/secure.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Appenders wait once this many bytes are queued behind a flush in progress. */
+#define PENDING_MAX (64u * 1024 * 1024)
+/* heads.log is read whole at open; a larger one is refused. */
+#define HEADS_FILE_MAX (256u * 1024 * 1024)
+#define PATH_CAP 4096
+
+struct buffer {
+    uint8_t *data;
+    size_t len, cap;
+    merkle_hash *leaf;
+    size_t n, ncap;
+};
+
+struct audit_log {
+    char dir[PATH_CAP];
+    int efd; /* events.log, O_APPEND, for writes */
+    int rfd; /* events.log, for reads */
+    int hfd; /* heads.log, O_APPEND */
+    EVP_PKEY *key;
+    uint8_t pub_raw[AUDIT_PUBKEY_LEN];
+    char fingerprint[AUDIT_FINGERPRINT_LEN];
+    struct audit_options opt;
+
+    pthread_mutex_t mu;
+    pthread_cond_t flushed; /* a flush finished */
+    struct merkle_hasher hs;
+    struct merkle_tree tree; /* durable events only */
+    uint64_t *offsets;       /* offsets[i]: file offset of record i */
+    size_t offsets_cap;
+    uint64_t file_end; /* end of the durable records */
+    struct buffer pending;  /* queued, not yet written */
+    struct buffer inflight; /* being written by the leader (empty otherwise) */
+    int flushing;
+    int failed;
+    struct audit_sth last;
+    int have_head;
+
+    pthread_t timer;
+    int timer_running;
+    int stopping;
+    pthread_cond_t timer_cv;
+};
+
+void audit_options_init(struct audit_options *o)
+{
+    o->sign_every_events = 1000;
+    o->sign_interval_ms = 60000;
+    o->start_new_segment = 0;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int path_join(char *out, const char *dir, const char *name)
+{
+    int n = snprintf(out, PATH_CAP, "%s/%s", dir, name);
+    return n < 0 || n >= PATH_CAP ? -1 : 0;
+}
+
+/* ---- buffers and the index ---------------------------------------------- */
+
+static void buffer_free(struct buffer *b)
+{
+    free(b->data);
+    free(b->leaf);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Queues one framed record and its leaf hash. Returns 0 or -1 (no memory). */
+static int buffer_add(struct buffer *b, const char *ev, size_t len, const merkle_hash leaf)
+{
+    size_t need = b->len + 4 + len;
+    if (need > b->cap) {
+        size_t ncap = b->cap ? b->cap : 65536;
+        while (ncap < need)
+            ncap *= 2;
+        uint8_t *d = realloc(b->data, ncap);
+        if (d == NULL)
+            return -1;
+        b->data = d;
+        b->cap = ncap;
+    }
+    if (b->n == b->ncap) {
+        size_t ncap = b->ncap ? b->ncap * 2 : 256;
+        merkle_hash *l = realloc(b->leaf, ncap * sizeof(merkle_hash));
+        if (l == NULL)
+            return -1;
+        b->leaf = l;
+        b->ncap = ncap;
+    }
+    put_be32(b->data + b->len, (uint32_t)len);
+    memcpy(b->data + b->len + 4, ev, len);
+    b->len = need;
+    memcpy(b->leaf[b->n++], leaf, MERKLE_HASH_LEN);
+    return 0;
+}
+
+/* Adds one durable record to the tree and the offset index. 0 or -1. */
+static int index_add(struct audit_log *log, uint64_t offset, const merkle_hash leaf)
+{
+    uint64_t i = log->tree.size;
+    if (i >= log->offsets_cap) {
+        size_t ncap = log->offsets_cap ? log->offsets_cap * 2 : 1024;
+        uint64_t *o = realloc(log->offsets, ncap * sizeof(uint64_t));
+        if (o == NULL)
+            return -1;
+        log->offsets = o;
+        log->offsets_cap = ncap;
+    }
+    if (merkle_tree_append(&log->tree, &log->hs, leaf) != 0)
+        return -1;
+    log->offsets[i] = offset;
+    return 0;
+}
+
+/* ---- signed heads -------------------------------------------------------- */
+
+/* Signs and durably appends a head for the current size. Caller holds mu. */
+static enum err sign_head_locked(struct audit_log *log)
+{
+    if (log->failed)
+        return ERR_UNAVAILABLE;
+    struct audit_sth s;
+    memset(&s, 0, sizeof(s));
+    s.tree_size = log->tree.size;
+    s.timestamp_ms = now_ms();
+    if (log->have_head && s.timestamp_ms < log->last.timestamp_ms)
+        s.timestamp_ms = log->last.timestamp_ms; /* heads never go back in time */
+    if (merkle_tree_root(&log->tree, &log->hs, s.tree_size, s.root) != 0 ||
+        audit_sth_sign(log->key, &s) != ERR_OK)
+        return ERR_INTERNAL;
+    char line[AUDIT_STH_LINE_MAX];
+    int n = audit_sth_format(&s, line, sizeof(line) - 1);
+    if (n < 0)
+        return ERR_INTERNAL;
+    line[n++] = '\n';
+    if (write_all(log->hfd, line, (size_t)n) != 0 || fdatasync(log->hfd) != 0) {
+        log->failed = 1;
+        log_error("audit: cannot write %s/heads.log: %s; failing closed", log->dir,
+                  strerror(errno));
+        return ERR_UNAVAILABLE;
+    }
+    log->last = s;
+    log->have_head = 1;
+    return ERR_OK;
+}
+
+enum err audit_log_sign_head(struct audit_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    enum err rc = sign_head_locked(log);
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+static int head_is_stale(const struct audit_log *log)
+{
+    return !log->have_head || log->last.tree_size != log->tree.size;
+}
+
+static void *timer_main(void *arg)
+{
+    struct audit_log *log = arg;
+    pthread_mutex_lock(&log->mu);
+    while (!log->stopping) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += log->opt.sign_interval_ms / 1000;
+        dl.tv_nsec += (long)(log->opt.sign_interval_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+        int r = 0;
+        while (!log->stopping && r != ETIMEDOUT)
+            r = pthread_cond_timedwait(&log->timer_cv, &log->mu, &dl);
+        if (!log->stopping && !log->failed && log->tree.size > 0 && head_is_stale(log))
+            (void)sign_head_locked(log);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
+}
+
+/* ---- append with group commit -------------------------------------------- */
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Writes the queued records as the leader. Called with mu held; releases it
+ * during the write and fdatasync so that others can queue the next batch. */
+static void flush_locked(struct audit_log *log)
+{
+    struct buffer empty = log->inflight;
+    log->inflight = log->pending;
+    log->pending = empty;
+    log->flushing = 1;
+    pthread_mutex_unlock(&log->mu);
+
+    const struct buffer *b = &log->inflight; /* only this thread touches it while flushing */
+    int ok = write_all(log->efd, b->data, b->len) == 0 && fdatasync(log->efd) == 0;
+    int saved = errno;
+
+    pthread_mutex_lock(&log->mu);
+    size_t pos = 0;
+    for (size_t i = 0; ok && i < b->n; i++) {
+        ok = index_add(log, log->file_end + pos, b->leaf[i]) == 0;
+        pos += 4 + (size_t)get_be32(b->data + pos);
+        if (!ok)
+            saved = ENOMEM;
+    }
+    if (ok) {
+        log->file_end += pos;
+    } else {
+        log->failed = 1;
+        log_error("audit: cannot write %s/events.log: %s; failing closed", log->dir,
+                  strerror(saved));
+    }
+    log->inflight.len = 0;
+    log->inflight.n = 0;
+    log->flushing = 0;
+    if (ok && log->opt.sign_every_events > 0 &&
+        log->tree.size - (log->have_head ? log->last.tree_size : 0) >=
+            log->opt.sign_every_events)
+        (void)sign_head_locked(log);
+    pthread_cond_broadcast(&log->flushed);
+}
+
+/* Checks that ev is one JSON object on one line. */
+static int event_valid(const char *ev, size_t len)
+{
+    if (len == 0 || len > AUDIT_EVENT_MAX || memchr(ev, '\n', len) != NULL ||
+        memchr(ev, '\r', len) != NULL)
+        return 0;
+    json_t *j = json_loadb(ev, len, 0, NULL);
+    int ok = json_is_object(j);
+    json_decref(j);
+    return ok;
+}
+
+enum err audit_log_append(struct audit_log *log, const char *event_json, size_t len,
+                          uint64_t *index_out)
+{
+    if (event_json == NULL || !event_valid(event_json, len))
+        return ERR_INVALID;
+    pthread_mutex_lock(&log->mu);
+    while (!log->failed && log->pending.len > 0 && log->pending.len + len > PENDING_MAX)
+        pthread_cond_wait(&log->flushed, &log->mu);
+    if (log->failed) {
+        pthread_mutex_unlock(&log->mu);
+        return ERR_UNAVAILABLE;
+    }
+    merkle_hash leaf;
+    merkle_leaf_hash(&log->hs, event_json, len, leaf);
+    /* Queued records come after the durable ones and the batch in flight. */
+    uint64_t my = log->tree.size + log->inflight.n + log->pending.n;
+    if (buffer_add(&log->pending, event_json, len, leaf) != 0) {
+        pthread_mutex_unlock(&log->mu);
+        return ERR_INTERNAL;
+    }
+    while (!log->failed && log->tree.size <= my) {
+        if (!log->flushing)
+            flush_locked(log);
+        else
+            pthread_cond_wait(&log->flushed, &log->mu);
+    }
+    enum err rc = log->tree.size > my ? ERR_OK : ERR_UNAVAILABLE;
+    pthread_mutex_unlock(&log->mu);
+    if (rc == ERR_OK && index_out != NULL)
+        *index_out = my;
+    return rc;
+}
+
+/* ---- open ----------------------------------------------------------------- */
+
+static enum err open_files(struct audit_log *log)
+{
+    char p[PATH_CAP], h[PATH_CAP];
+    if (path_join(p, log->dir, "events.log") != 0 || path_join(h, log->dir, "heads.log") != 0)
+        return ERR_INVALID;
+    log->efd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log->efd < 0)
+        return ERR_IO;
+    if (flock(log->efd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK ? ERR_CONFLICT : ERR_IO;
+    log->rfd = open(p, O_RDONLY | O_CLOEXEC);
+    log->hfd = open(h, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log->rfd < 0 || log->hfd < 0)
+        return ERR_IO;
+    return ERR_OK;
+}
+
+static void close_files(struct audit_log *log)
+{
+    if (log->efd >= 0)
+        close(log->efd);
+    if (log->rfd >= 0)
+        close(log->rfd);
+    if (log->hfd >= 0)
+        close(log->hfd);
+    log->efd = log->rfd = log->hfd = -1;
+}
+
+/* What open found wrong with the existing files. */
+struct open_state {
+    char problem[256];  /* empty if the log verified */
+    int framing_broken; /* records cannot be appended after what is there */
+    uint64_t repaired_bytes, repaired_at;
+};
+
+/* Reads the last complete line of heads.log into log->last. A final line
+ * without newline is a head whose write a crash interrupted: it is cut off. */
+static enum err load_last_head(struct audit_log *log, struct open_state *st)
+{
+    struct stat sb;
+    if (fstat(log->hfd, &sb) != 0)
+        return ERR_IO;
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size == 0)
+        return ERR_OK;
+    char tail[4 * AUDIT_STH_LINE_MAX];
+    size_t n = size < sizeof(tail) ? (size_t)size : sizeof(tail);
+    char hp[PATH_CAP];
+    if (path_join(hp, log->dir, "heads.log") != 0)
+        return ERR_INVALID;
+    int fd = open(hp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ERR_IO;
+    ssize_t r = pread(fd, tail, n, (off_t)(size - n));
+    close(fd);
+    if (r != (ssize_t)n)
+        return ERR_IO;
+    size_t end = n;
+    while (end > 0 && tail[end - 1] != '\n')
+        end--;
+    if (end != n) {
+        if (end == 0 && size > n) {
+            snprintf(st->problem, sizeof(st->problem), "heads.log ends with an overlong line");
+            return ERR_OK;
+        }
+        log_warn("audit: cutting an incomplete final line (%zu bytes) from heads.log", n - end);
+        if (ftruncate(log->hfd, (off_t)(size - (n - end))) != 0 || fdatasync(log->hfd) != 0)
+            return ERR_IO;
+    }
+    if (end == 0)
+        return ERR_OK; /* no complete head */
+    size_t start = end - 1;
+    while (start > 0 && tail[start - 1] != '\n')
+        start--;
+    if (start == 0 && size > n) {
+        snprintf(st->problem, sizeof(st->problem), "heads.log ends with an overlong line");
+        return ERR_OK;
+    }
+    if (audit_sth_parse(tail + start, end - 1 - start, &log->last) != ERR_OK) {
+        snprintf(st->problem, sizeof(st->problem), "the last line of heads.log is not a head");
+        return ERR_OK;
+    }
+    log->have_head = 1;
+    return ERR_OK;
+}
+
+static int open_index_cb(void *ctx, uint64_t index, uint64_t offset, const uint8_t *data,
+                         size_t len)
+{
+    struct audit_log *log = ctx;
+    merkle_hash leaf;
+    (void)index;
+    merkle_leaf_hash(&log->hs, data, len, leaf);
+    return index_add(log, offset, leaf) != 0;
+}
+
+/* Rebuilds the index from events.log and checks it against the last head. */
+static enum err load_events(struct audit_log *log, struct open_state *st)
+{
+    struct audit_src src = {.fd = log->rfd, .pos = 0, .limit = UINT64_MAX};
+    struct audit_scan_result res;
+    enum err rc = audit_scan(&src, 0, open_index_cb, log, &res);
+    if (rc != ERR_OK)
+        return rc;
+    if (res.stopped)
+        return ERR_INTERNAL; /* out of memory */
+    log->file_end = res.good_end;
+    uint64_t n = res.records;
+    uint64_t covered = log->have_head ? log->last.tree_size : 0;
+    if (res.bad_length) {
+        snprintf(st->problem, sizeof(st->problem),
+                 "event %llu: invalid record length at offset %llu", (unsigned long long)n,
+                 (unsigned long long)res.good_end);
+        st->framing_broken = 1;
+        return ERR_OK;
+    }
+    if (res.torn && n < covered) {
+        snprintf(st->problem, sizeof(st->problem),
+                 "event %llu: truncated record at offset %llu, before the last signed head",
+                 (unsigned long long)n, (unsigned long long)res.good_end);
+        st->framing_broken = 1;
+        return ERR_OK;
+    }
+    if (res.torn) {
+        struct stat sb;
+        if (fstat(log->rfd, &sb) != 0)
+            return ERR_IO;
+        st->repaired_at = res.good_end;
+        st->repaired_bytes = (uint64_t)sb.st_size - res.good_end;
+        log_warn("audit: cutting an incomplete final record (%llu bytes) from events.log",
+                 (unsigned long long)st->repaired_bytes);
+        if (ftruncate(log->efd, (off_t)res.good_end) != 0 || fdatasync(log->efd) != 0)
+            return ERR_IO;
+    }
+    if (st->problem[0] != '\0' || !log->have_head)
+        return ERR_OK;
+    merkle_hash root;
+    EVP_PKEY *pub = audit_pubkey_from_raw(log->pub_raw);
+    if (pub == NULL)
+        return ERR_INTERNAL;
+    int sig_ok = audit_sth_verify(pub, &log->last);
+    EVP_PKEY_free(pub);
+    if (n < covered)
+        snprintf(st->problem, sizeof(st->problem),
+                 "events.log has %llu events but the last signed head covers %llu",
+                 (unsigned long long)n, (unsigned long long)covered);
+    else if (!sig_ok)
+        snprintf(st->problem, sizeof(st->problem),
+                 "the signature of the last signed head does not verify with signing.pub");
+    else if (merkle_tree_root(&log->tree, &log->hs, covered, root) != 0 ||
+             !secure_equal(root, log->last.root, MERKLE_HASH_LEN))
+        snprintf(st->problem, sizeof(st->problem),
+                 "events 0..%llu differ from what the last signed head covers",
+                 (unsigned long long)(covered ? covered - 1 : 0));
+    return ERR_OK;
+}
+
+/* Moves the unusable files aside (kept as evidence) and starts empty ones. */
+static enum err archive_files(struct audit_log *log, char *names, size_t cap)
+{
+    char from[PATH_CAP], to[PATH_CAP];
+    uint64_t ms = now_ms();
+    close_files(log);
+    const char *files[2] = {"events.log", "heads.log"};
+    size_t used = 0;
+    names[0] = '\0';
+    for (int i = 0; i < 2; i++) {
+        int n = snprintf(to, sizeof(to), "%s/%s.broken-%llu", log->dir, files[i],
+                         (unsigned long long)ms);
+        if (n < 0 || n >= (int)sizeof(to) || path_join(from, log->dir, files[i]) != 0)
+            return ERR_INVALID;
+        if (rename(from, to) != 0 && errno != ENOENT)
+            return ERR_IO;
+        n = snprintf(names + used, cap - used, "%s%s.broken-%llu", i ? " " : "", files[i],
+                     (unsigned long long)ms);
+        if (n > 0 && (size_t)n < cap - used)
+            used += (size_t)n;
+    }
+    merkle_tree_free(&log->tree);
+    log->file_end = 0;
+    log->have_head = 0;
+    memset(&log->last, 0, sizeof(log->last));
+    return open_files(log);
+}
+
+/* Appends an event written by the log itself (repair, new segment). */
+static enum err append_system_event(struct audit_log *log, const char *action, const char *reason,
+                                    json_t *detail)
+{
+    struct audit_event ev = {.principal = "system:coffer",
+                             .auth_method = "none",
+                             .action = action,
+                             .resource = "audit",
+                             .allow = 1,
+                             .reason = reason,
+                             .detail = detail};
+    char *json = NULL;
+    size_t len = 0;
+    enum err rc = audit_event_encode(&ev, &json, &len);
+    if (rc == ERR_OK)
+        rc = audit_log_append(log, json, len, NULL);
+    free(json);
+    return rc;
+}
+
+/* Accepts a log that failed verification: records why, and signs a head so
+ * that the next open verifies against the log as it now is. */
+static enum err start_segment(struct audit_log *log, struct open_state *st)
+{
+    char archived[PATH_CAP * 2] = "";
+    uint64_t old_events = log->tree.size;
+    uint64_t old_head = log->have_head ? log->last.tree_size : 0;
+    merkle_hash root;
+    char root_hex[2 * MERKLE_HASH_LEN + 1];
+    if (merkle_tree_root(&log->tree, &log->hs, old_events, root) != 0)
+        return ERR_INTERNAL;
+    hex_encode(root, MERKLE_HASH_LEN, root_hex);
+    if (st->framing_broken) {
+        enum err rc = archive_files(log, archived, sizeof(archived));
+        if (rc != ERR_OK)
+            return rc;
+    }
+    log_error("audit: %s: %s; starting a new segment", log->dir, st->problem);
+    json_t *detail = json_pack("{s:I,s:I,s:s,s:s}", "events", (json_int_t)old_events,
+                               "last_head_size", (json_int_t)old_head, "recomputed_root",
+                               root_hex, "archived", archived);
+    if (detail == NULL)
+        return ERR_INTERNAL;
+    enum err rc = append_system_event(log, "log.segment", st->problem, detail);
+    json_decref(detail);
+    if (rc == ERR_OK)
+        rc = audit_log_sign_head(log);
+    return rc;
+}
+
+static enum err log_init(struct audit_log *log, const char *dir, const struct audit_options *opt)
+{
+    log->efd = log->rfd = log->hfd = -1;
+    if (strlen(dir) + 32 >= PATH_CAP)
+        return ERR_INVALID;
+    memcpy(log->dir, dir, strlen(dir) + 1);
+    if (opt != NULL)
+        log->opt = *opt;
+    else
+        audit_options_init(&log->opt);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_cond_init(&log->flushed, NULL);
+    pthread_cond_init(&log->timer_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    merkle_tree_init(&log->tree);
+    if (merkle_hasher_init(&log->hs) != 0)
+        return ERR_INTERNAL;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return ERR_IO;
+    enum err rc = audit_key_load_or_create(dir, &log->key);
+    if (rc != ERR_OK)
+        return rc;
+    if (audit_pubkey_raw(log->key, log->pub_raw) != 0 ||
+        audit_pubkey_fingerprint(log->key, log->fingerprint) != 0)
+        return ERR_INTERNAL;
+    return open_files(log);
+}
+
+static void log_free(struct audit_log *log)
+{
+    close_files(log);
+    EVP_PKEY_free(log->key);
+    merkle_hasher_free(&log->hs);
+    merkle_tree_free(&log->tree);
+    free(log->offsets);
+    buffer_free(&log->pending);
+    buffer_free(&log->inflight);
+    pthread_mutex_destroy(&log->mu);
+    pthread_cond_destroy(&log->flushed);
+    pthread_cond_destroy(&log->timer_cv);
+    free(log);
+}
+
+enum err audit_log_open(const char *dir, const struct audit_options *opt, struct audit_log **out)
+{
+    *out = NULL;
+    struct audit_log *log = calloc(1, sizeof(*log));
+    if (log == NULL)
+        return ERR_INTERNAL;
+    struct open_state st;
+    memset(&st, 0, sizeof(st));
+    enum err rc = log_init(log, dir, opt);
+    if (rc == ERR_OK)
+        rc = load_last_head(log, &st);
+    if (rc == ERR_OK && st.problem[0] == '\0')
+        rc = load_events(log, &st);
+    else if (rc == ERR_OK)
+        st.framing_broken = 1; /* heads.log itself is unusable */
+    if (rc == ERR_OK && st.problem[0] != '\0') {
+        if (!log->opt.start_new_segment) {
+            log_error("audit: %s: %s", dir, st.problem);
+            rc = ERR_INTEGRITY;
+        } else {
+            rc = start_segment(log, &st);
+        }
+    }
+    if (rc == ERR_OK && st.repaired_bytes > 0) {
+        json_t *detail = json_pack("{s:I,s:I}", "truncated_bytes", (json_int_t)st.repaired_bytes,
+                                   "at_offset", (json_int_t)st.repaired_at);
+        rc = detail ? append_system_event(log, "log.repair",
+                                          "incomplete final record from an interrupted write "
+                                          "removed",
+                                          detail)
+                    : ERR_INTERNAL;
+        json_decref(detail);
+    }
+    if (rc == ERR_OK && log->opt.sign_interval_ms > 0) {
+        if (pthread_create(&log->timer, NULL, timer_main, log) != 0)
+            rc = ERR_INTERNAL;
+        else
+            log->timer_running = 1;
+    }
+    if (rc != ERR_OK) {
+        log_free(log);
+        return rc;
+    }
+    *out = log;
+    return ERR_OK;
+}
+
+void audit_log_close(struct audit_log *log)
+{
+    if (log == NULL)
+        return;
+    if (log->timer_running) {
+        pthread_mutex_lock(&log->mu);
+        log->stopping = 1;
+        pthread_cond_signal(&log->timer_cv);
+        pthread_mutex_unlock(&log->mu);
+        pthread_join(log->timer, NULL);
+    }
+    pthread_mutex_lock(&log->mu);
+    while (log->flushing)
+        pthread_cond_wait(&log->flushed, &log->mu);
+    if (!log->failed && head_is_stale(log))
+        (void)sign_head_locked(log);
+    pthread_mutex_unlock(&log->mu);
+    log_free(log);
+}
+
+uint64_t audit_log_size(struct audit_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    uint64_t n = log->tree.size;
+    pthread_mutex_unlock(&log->mu);
+    return n;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t r = pread(fd, p, len, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        len -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+enum err audit_log_read(struct audit_log *log, uint64_t index, char **json_out, size_t *len_out)
+{
+    pthread_mutex_lock(&log->mu);
+    if (index >= log->tree.size) {
+        pthread_mutex_unlock(&log->mu);
+        return ERR_NOT_FOUND;
+    }
+    uint64_t off = log->offsets[index];
+    pthread_mutex_unlock(&log->mu);
+    uint8_t hdr[4];
+    if (pread_all(log->rfd, hdr, 4, off) != 0)
+        return ERR_IO;
+    uint32_t len = get_be32(hdr);
+    if (len == 0 || len > AUDIT_EVENT_MAX)
+        return ERR_INTEGRITY;
+    char *buf = malloc((size_t)len + 1);
+    if (buf == NULL)
+        return ERR_INTERNAL;
+    if (pread_all(log->rfd, buf, len, off + 4) != 0) {
+        free(buf);
+        return ERR_IO;
+    }
+    buf[len] = '\0';
+    *json_out = buf;
+    if (len_out != NULL)
+        *len_out = len;
+    return ERR_OK;
+}
+
+struct iter_ctx {
+    audit_iter_fn fn;
+    void *ctx;
+    uint64_t from;
+};
+
+static int iter_cb(void *ctx, uint64_t index, uint64_t offset, const uint8_t *data, size_t len)
+{
+    struct iter_ctx *it = ctx;
+    (void)offset;
+    if (index < it->from)
+        return 0;
+    return it->fn(it->ctx, index, (const char *)data, len);
+}
+
+enum err audit_log_iter(struct audit_log *log, uint64_t from_index, audit_iter_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&log->mu);
+    uint64_t size = log->tree.size;
+    if (from_index >= size) {
+        pthread_mutex_unlock(&log->mu);
+        return ERR_OK;
+    }
+    struct audit_src src = {
+        .fd = log->rfd, .pos = log->offsets[from_index], .limit = log->file_end};
+    pthread_mutex_unlock(&log->mu);
+    struct iter_ctx it = {fn, ctx, from_index};
+    struct audit_scan_result res;
+    enum err rc = audit_scan(&src, from_index, iter_cb, &it, &res);
+    if (rc == ERR_OK && !res.stopped && res.records != size - from_index)
+        rc = ERR_INTEGRITY;
+    return rc;
+}
+
+enum err audit_iter_dir(const char *dir, uint64_t from_index, audit_iter_fn fn, void *ctx)
+{
+    char p[PATH_CAP];
+    if (path_join(p, dir, "events.log") != 0)
+        return ERR_INVALID;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? ERR_NOT_FOUND : ERR_IO;
+    struct audit_src src = {.fd = fd, .pos = 0, .limit = UINT64_MAX};
+    struct iter_ctx it = {fn, ctx, from_index};
+    struct audit_scan_result res;
+    enum err rc = audit_scan(&src, 0, iter_cb, &it, &res);
+    close(fd);
+    if (rc == ERR_OK && !res.stopped && (res.torn || res.bad_length))
+        rc = ERR_INTEGRITY;
+    return rc;
+}
+
+/* ---- proofs and exported heads ------------------------------------------- */
+
+/* Adds the head and key fields shared by proofs and exported heads. */
+static int add_head_fields(json_t *o, const struct audit_log *log, const struct audit_sth *s)
+{
+    char root[2 * MERKLE_HASH_LEN + 1], sig[2 * AUDIT_SIG_LEN + 1], pub[2 * AUDIT_PUBKEY_LEN + 1];
+    hex_encode(s->root, MERKLE_HASH_LEN, root);
+    hex_encode(s->sig, AUDIT_SIG_LEN, sig);
+    hex_encode(log->pub_raw, AUDIT_PUBKEY_LEN, pub);
+    return json_object_set_new(o, "tree_size", json_integer((json_int_t)s->tree_size)) ||
+           json_object_set_new(o, "timestamp", json_integer((json_int_t)s->timestamp_ms)) ||
+           json_object_set_new(o, "root", json_string(root)) ||
+           json_object_set_new(o, "signature", json_string(sig)) ||
+           json_object_set_new(o, "public_key", json_string(pub)) ||
+           json_object_set_new(o, "key_fingerprint", json_string(log->fingerprint));
+}
+
+static json_t *path_json(const merkle_hash *path, size_t n)
+{
+    json_t *a = json_array();
+    char hex[2 * MERKLE_HASH_LEN + 1];
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        hex_encode(path[i], MERKLE_HASH_LEN, hex);
+        if (json_array_append_new(a, json_string(hex)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static enum err dump_json(json_t *o, int bad, char **json_out)
+{
+    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (s == NULL)
+        return ERR_INTERNAL;
+    *json_out = s;
+    return ERR_OK;
+}
+
+/* Makes sure the latest head covers at least `size` events. Caller holds mu. */
+static enum err head_covering(struct audit_log *log, uint64_t size)
+{
+    if (log->have_head && log->last.tree_size >= size)
+        return ERR_OK;
+    return sign_head_locked(log);
+}
+
+enum err audit_log_inclusion_proof(struct audit_log *log, uint64_t index, char **json_out)
+{
+    merkle_hash path[MERKLE_MAX_PATH], leaf;
+    size_t n = 0;
+    struct audit_sth s;
+    pthread_mutex_lock(&log->mu);
+    enum err rc = index < log->tree.size ? head_covering(log, index + 1) : ERR_NOT_FOUND;
+    if (rc == ERR_OK) {
+        s = log->last;
+        memcpy(leaf, log->tree.level[0].h[index], MERKLE_HASH_LEN);
+        if (merkle_tree_inclusion(&log->tree, &log->hs, index, s.tree_size, path, &n) != 0)
+            rc = ERR_INTERNAL;
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (rc != ERR_OK)
+        return rc;
+    char lh[2 * MERKLE_HASH_LEN + 1];
+    hex_encode(leaf, MERKLE_HASH_LEN, lh);
+    json_t *o = json_object();
+    int bad = o == NULL ||
+              json_object_set_new(o, "format", json_string("coffer-inclusion-v1")) ||
+              json_object_set_new(o, "index", json_integer((json_int_t)index)) ||
+              json_object_set_new(o, "leaf_hash", json_string(lh)) ||
+              add_head_fields(o, log, &s) ||
+              json_object_set_new(o, "path", path_json(path, n));
+    return dump_json(o, bad, json_out);
+}
+
+enum err audit_log_consistency_proof(struct audit_log *log, uint64_t old_size, char **json_out)
+{
+    merkle_hash path[MERKLE_MAX_PATH], old_root;
+    size_t n = 0;
+    struct audit_sth s;
+    pthread_mutex_lock(&log->mu);
+    enum err rc = old_size <= log->tree.size ? head_covering(log, old_size) : ERR_NOT_FOUND;
+    if (rc == ERR_OK) {
+        s = log->last;
+        if (merkle_tree_root(&log->tree, &log->hs, old_size, old_root) != 0 ||
+            merkle_tree_consistency(&log->tree, &log->hs, old_size, s.tree_size, path, &n) != 0)
+            rc = ERR_INTERNAL;
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (rc != ERR_OK)
+        return rc;
+    char oh[2 * MERKLE_HASH_LEN + 1];
+    hex_encode(old_root, MERKLE_HASH_LEN, oh);
+    json_t *o = json_object();
+    int bad = o == NULL ||
+              json_object_set_new(o, "format", json_string("coffer-consistency-v1")) ||
+              json_object_set_new(o, "old_size", json_integer((json_int_t)old_size)) ||
+              json_object_set_new(o, "old_root", json_string(oh)) ||
+              add_head_fields(o, log, &s) ||
+              json_object_set_new(o, "path", path_json(path, n));
+    return dump_json(o, bad, json_out);
+}
+
+enum err audit_export_head(struct audit_log *log, char **json_out)
+{
+    struct audit_sth s;
+    pthread_mutex_lock(&log->mu);
+    enum err rc = head_is_stale(log) ? sign_head_locked(log) : ERR_OK;
+    s = log->last;
+    pthread_mutex_unlock(&log->mu);
+    if (rc != ERR_OK)
+        return rc;
+    json_t *o = json_object();
+    int bad = o == NULL || json_object_set_new(o, "format", json_string("coffer-sth-v1")) ||
+              add_head_fields(o, log, &s);
+    return dump_json(o, bad, json_out);
+}
+
+int audit_log_test_break_storage(struct audit_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    while (log->flushing)
+        pthread_cond_wait(&log->flushed, &log->mu);
+    int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    int rc = 0;
+    if (fd >= 0) {
+        rc = dup2(fd, log->efd) < 0 || dup2(fd, log->hfd) < 0 ? -1 : 0;
+        close(fd);
+    } else {
+        /* Without /dev/full, a closed descriptor fails every write with EBADF. */
+        close(log->efd);
+        close(log->hfd);
+        log->efd = log->hfd = -1;
+    }
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}

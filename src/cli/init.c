@@ -1,0 +1,179 @@
+/*
+ * coffer init: creates a data directory for the embedded default (SQLite,
+ * local blobs, a keyring, TLS material and the bootstrap admin).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "authn/password.h"
+#include "cli/cli.h"
+#include "cli/util.h"
+#include "keys/keyring.h"
+#include "meta/meta.h"
+#include "tls/certgen.h"
+#include "util/secure.h"
+
+static void init_usage(FILE *f)
+{
+    fprintf(f, "usage: coffer init --data DIR [--admin NAME] [--admin-password-stdin] "
+               "[--tls-san NAME]...\n\n"
+               "Creates a new data directory: database, encrypted blob store, keyring (mode 0600),\n"
+               "a CA and server certificate under DIR/tls, and the bootstrap admin. Prints the\n"
+               "admin password once unless one is read from stdin. Refuses an existing,\n"
+               "non-empty directory.\n");
+}
+
+static int dir_is_empty_or_absent(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return errno == ENOENT ? 1 : -1;
+    struct dirent *de;
+    int empty = 1;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            empty = 0;
+    }
+    closedir(d);
+    return empty;
+}
+
+static int init_mkdir(const char *base, const char *sub)
+{
+    char path[2048];
+    snprintf(path, sizeof(path), "%s%s%s", base, sub[0] ? "/" : "", sub);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "coffer init: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (chmod(path, 0700) != 0)
+        return -1;
+    return 0;
+}
+
+int cli_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"admin", required_argument, NULL, 'a'},
+        {"admin-password-stdin", no_argument, NULL, 'p'},
+        {"tls-san", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data = NULL, *admin = "admin";
+    const char *sans[TLS_EXTRA_SANS_MAX];
+    size_t nsans = 0;
+    int pw_stdin = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'a':
+            admin = optarg;
+            break;
+        case 'p':
+            pw_stdin = 1;
+            break;
+        case 's':
+            if (nsans >= TLS_EXTRA_SANS_MAX) {
+                fprintf(stderr, "coffer init: at most %d --tls-san names\n", TLS_EXTRA_SANS_MAX);
+                return 2;
+            }
+            sans[nsans++] = optarg;
+            break;
+        case 'h':
+            init_usage(stdout);
+            return 0;
+        default:
+            init_usage(stderr);
+            return 2;
+        }
+    }
+    if (data == NULL || optind != argc) {
+        init_usage(stderr);
+        return 2;
+    }
+    if (strlen(data) > 900) {
+        fprintf(stderr, "coffer init: data directory path too long\n");
+        return 2;
+    }
+    int empty = dir_is_empty_or_absent(data);
+    if (empty != 1) {
+        fprintf(stderr,
+                "coffer init: %s already exists and is not empty; choose a new directory "
+                "(existing data is never overwritten)\n",
+                data);
+        return empty < 0 ? 1 : 6;
+    }
+    char password[1100];
+    if (pw_stdin) {
+        if (cli_read_secret_stdin(password, sizeof(password)) != 0) {
+            fprintf(stderr, "coffer init: could not read the admin password from stdin\n");
+            return 2;
+        }
+    } else if (password_generate(password, sizeof(password)) != ERR_OK) {
+        fprintf(stderr, "coffer init: no randomness available\n");
+        return 1;
+    }
+    char why[160];
+    if (password_check_policy(password, why, sizeof(why)) != ERR_OK) {
+        secure_wipe(password, sizeof(password));
+        fprintf(stderr, "coffer init: unacceptable admin password: %s\n", why);
+        return 2;
+    }
+    int rc = 1;
+    char path[2048], fingerprint[65];
+    struct meta *m = NULL;
+    struct key_provider *kp = NULL;
+    char *hash = NULL;
+    if (init_mkdir(data, "") != 0 || init_mkdir(data, "tls") != 0 ||
+        init_mkdir(data, "keys") != 0 || init_mkdir(data, "blobs") != 0 ||
+        init_mkdir(data, "blobs/tmp") != 0 || init_mkdir(data, "audit") != 0)
+        goto out;
+    snprintf(path, sizeof(path), "%s/keys/keyring.json", data);
+    if (keyring_create(path, &kp) != ERR_OK) {
+        fprintf(stderr, "coffer init: cannot create the keyring\n");
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/tls", data);
+    enum err e = tls_generate(path, sans, nsans, fingerprint);
+    if (e != ERR_OK) {
+        fprintf(stderr, "coffer init: cannot create TLS material: %s\n",
+                e == ERR_INVALID ? "invalid --tls-san name" : err_info(e)->message);
+        rc = err_info(e)->exit_code;
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/coffer.db", data);
+    if (meta_open(path, 1, &m) != ERR_OK) {
+        fprintf(stderr, "coffer init: cannot create the database\n");
+        goto out;
+    }
+    if (password_hash(password, &hash) != ERR_OK ||
+        meta_user_create(m, admin, hash, 3, NULL, 1) != ERR_OK) {
+        fprintf(stderr, "coffer init: cannot create the admin user\n");
+        goto out;
+    }
+    printf("Initialised Coffer data directory %s\n", data);
+    printf("  admin user:       %s\n", admin);
+    if (!pw_stdin)
+        printf("  admin password:   %s   (shown once; store it now)\n", password);
+    printf("  CA certificate:   %s/tls/ca.pem\n", data);
+    printf("  CA fingerprint:   SHA256:%s\n", fingerprint);
+    printf("Start the server:   coffer server --data %s\n", data);
+    rc = 0;
+out:
+    secure_wipe(password, sizeof(password));
+    secure_free_str(hash);
+    meta_close(m);
+    key_provider_free(kp);
+    return rc;
+}

@@ -1,0 +1,156 @@
+/*
+ * coffer server: runs the HTTPS server until SIGINT or SIGTERM.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "cli/cli.h"
+#include "http/http.h"
+#include "util/log.h"
+
+static void server_usage(FILE *f)
+{
+    fprintf(f, "usage: coffer server --data DIR [--listen HOST:PORT] [--port-file FILE]\n"
+               "                     [--threads N] [--behind-proxy]\n\n"
+               "Serves the registry over HTTPS (default 127.0.0.1:8443). Port 0 picks a free\n"
+               "port; --port-file writes the port chosen. --behind-proxy serves plain HTTP on a\n"
+               "loopback address for a TLS-terminating proxy that sets X-Forwarded-For and\n"
+               "X-Forwarded-Proto; it is refused on any other address.\n");
+}
+
+/* Splits HOST:PORT or [V6]:PORT. */
+static int server_parse_listen(const char *s, struct app_config *cfg)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL)
+        return -1;
+    size_t hlen = (size_t)(colon - s);
+    const char *host = s;
+    if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof(cfg->listen_host))
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1 || port < 0 || port > 65535)
+        return -1;
+    memcpy(cfg->listen_host, host, hlen);
+    cfg->listen_host[hlen] = '\0';
+    cfg->listen_port = (uint16_t)port;
+    return 0;
+}
+
+static int server_is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+int cli_server(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"port-file", required_argument, NULL, 'P'},
+        {"threads", required_argument, NULL, 't'},
+        {"behind-proxy", no_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data = NULL, *listen = NULL, *port_file = NULL;
+    long threads = 0;
+    int behind_proxy = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'P':
+            port_file = optarg;
+            break;
+        case 't':
+            threads = strtol(optarg, NULL, 10);
+            if (threads < 1 || threads > 256) {
+                fprintf(stderr, "coffer server: --threads must be 1..256\n");
+                return 2;
+            }
+            break;
+        case 'x':
+            behind_proxy = 1;
+            break;
+        case 'h':
+            server_usage(stdout);
+            return 0;
+        default:
+            server_usage(stderr);
+            return 2;
+        }
+    }
+    if (data == NULL || optind != argc || strlen(data) > 900) {
+        server_usage(stderr);
+        return 2;
+    }
+    struct app app;
+    memset(&app, 0, sizeof(app));
+    app_config_defaults(&app.cfg, data);
+    if (listen != NULL && server_parse_listen(listen, &app.cfg) != 0) {
+        fprintf(stderr, "coffer server: --listen must be HOST:PORT with a numeric address\n");
+        return 2;
+    }
+    if (threads > 0)
+        app.cfg.threads = (unsigned)threads;
+    app.cfg.behind_proxy = behind_proxy;
+    if (behind_proxy && !server_is_loopback(app.cfg.listen_host)) {
+        fprintf(stderr, "coffer server: --behind-proxy serves plain HTTP and is allowed only on a "
+                        "loopback address\n");
+        return 2;
+    }
+    /* Signals are taken synchronously by this thread; workers never see them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    enum err e = app_open(&app);
+    if (e != ERR_OK) {
+        app_close(&app);
+        return err_info(e)->exit_code;
+    }
+    struct MHD_Daemon *d = NULL;
+    e = http_start(&app, &d);
+    if (e != ERR_OK) {
+        app_close(&app);
+        return err_info(e)->exit_code;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned port = di != NULL ? di->port : app.cfg.listen_port;
+    int v6 = strchr(app.cfg.listen_host, ':') != NULL;
+    printf("coffer: listening on %s://%s%s%s:%u\n", behind_proxy ? "http" : "https",
+           v6 ? "[" : "", app.cfg.listen_host, v6 ? "]" : "", port);
+    fflush(stdout);
+    if (port_file != NULL) {
+        FILE *pf = fopen(port_file, "w");
+        if (pf != NULL) {
+            fprintf(pf, "%u\n", port);
+            fclose(pf);
+        }
+    }
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("signal %d received; shutting down", sig);
+    http_stop(d);
+    app_close(&app);
+    log_info("stopped");
+    return 0;
+}

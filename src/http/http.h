@@ -1,0 +1,105 @@
+/*
+ * http: the HTTPS front of the server. It validates every request in a
+ * fixed order (method, path, content type, length) before any body is read,
+ * authenticates the caller, and hands the request to the route's handlers.
+ */
+#ifndef COFFER_HTTP_HTTP_H
+#define COFFER_HTTP_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/app.h"
+#include "util/err.h"
+
+#define HTTP_PATH_MAX 2048
+#define HTTP_ERRMSG_MAX 256
+#define HTTP_QUERY_MAX_ARGS 64
+
+enum http_body { BODY_NONE, BODY_JSON, BODY_STREAM };
+
+/* The authenticated caller of a request. */
+struct principal {
+    int64_t user_id;
+    char type[16];        /* "user", "service", "link" */
+    char name[80];        /* "alice" */
+    char auth_method[16]; /* "password", "token", "oidc", "link" */
+    int clearance;        /* 0..3 */
+    int is_admin;
+    int mfa;
+    int64_t mfa_at;
+    json_t *attrs;        /* owned */
+    uint8_t token_hash[32];
+};
+
+struct request;
+
+struct route {
+    const char *method;
+    const char *prefix; /* path prefix, e.g. "/v1/objects/" */
+    int exact;          /* 1: the path must equal prefix */
+    enum http_body body;
+    int auth;           /* 1: a valid credential is required */
+    /* Called once the request line and headers are validated (and the caller
+     * authenticated): streaming routes authorise and set up here. May be NULL. */
+    enum err (*start)(struct request *r);
+    /* Streaming routes: called for each chunk of the body. */
+    enum err (*data)(struct request *r, const uint8_t *buf, size_t len);
+    /* Produces the response (r->json / r->response). */
+    enum err (*finish)(struct request *r);
+    /* Frees route state; called exactly once, also when the client goes away. */
+    void (*cleanup)(struct request *r);
+};
+
+struct request {
+    struct app *app;
+    struct MHD_Connection *conn;
+    const struct route *route;
+    char method[8];
+    char path[HTTP_PATH_MAX + 1];
+    const char *param;   /* the part of path after route->prefix */
+    char request_id[33];
+    char source_ip[64];
+    char user_agent[128];
+    int secure_transport;
+    int authenticated;
+    struct principal who;
+    uint64_t content_length; /* UINT64_MAX when unknown (chunked) */
+    uint64_t body_bytes;
+    /* JSON bodies */
+    char *body;
+    size_t body_len;
+    json_t *body_json;
+    /* result */
+    int status;
+    json_t *json;                    /* response body, owned */
+    struct MHD_Response *response;   /* or a ready response (streaming) */
+    enum err err;
+    char errmsg[HTTP_ERRMSG_MAX];
+    int responded;
+    uint64_t bytes_out;
+    void *state;                     /* route-private */
+};
+
+/* Starts the daemon for app; returns after the socket is listening. */
+enum err http_start(struct app *app, struct MHD_Daemon **out);
+void http_stop(struct MHD_Daemon *d);
+
+/* Records an error for the response, with a printf-style message (one line). */
+enum err http_fail(struct request *r, enum err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Returns the single value of query argument name, NULL if absent. Sets *dup
+ * when the argument appears more than once. */
+const char *http_query(struct request *r, const char *name, int *dup);
+
+/* Calls fn for every value of a repeated query argument. */
+void http_query_each(struct request *r, const char *name,
+                     void (*fn)(const char *value, void *ctx), void *ctx);
+
+/* The route table, terminated by a row with method NULL. */
+extern const struct route api_routes[];
+
+#endif

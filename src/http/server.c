@@ -1,0 +1,572 @@
+/*
+ * The libmicrohttpd server: TLS set-up, request validation, routing,
+ * authentication, error responses and per-request state.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "authn/session.h"
+#include "util/log.h"
+#include "util/secure.h"
+
+/* TLS 1.2 and 1.3 only; AEAD ciphers with forward secrecy only; no compression. */
+#define HTTP_TLS_PRIORITIES                                                                        \
+    "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:"            \
+    "+ECDHE-ECDSA:+ECDHE-RSA:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+SIGN-ALL:"           \
+    "+COMP-NULL:+CTYPE-X509:%SAFE_RENEGOTIATION"
+
+enum err http_fail(struct request *r, enum err e, const char *fmt, ...)
+{
+    r->err = e;
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
+        va_end(ap);
+    }
+    return e;
+}
+
+struct query_lookup {
+    const char *name;
+    const char *value;
+    int count;
+    void (*fn)(const char *value, void *ctx);
+    void *ctx;
+};
+
+static enum MHD_Result http_query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    struct query_lookup *q = cls;
+    if (strcmp(key, q->name) == 0) {
+        q->count++;
+        q->value = value != NULL ? value : "";
+        if (q->fn != NULL)
+            q->fn(q->value, q->ctx);
+    }
+    return MHD_YES;
+}
+
+const char *http_query(struct request *r, const char *name, int *dup)
+{
+    struct query_lookup q = {name, NULL, 0, NULL, NULL};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, http_query_iter, &q);
+    if (dup != NULL)
+        *dup = q.count > 1;
+    return q.value;
+}
+
+void http_query_each(struct request *r, const char *name,
+                     void (*fn)(const char *value, void *ctx), void *ctx)
+{
+    struct query_lookup q = {name, NULL, 0, fn, ctx};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, http_query_iter, &q);
+}
+
+static void http_add_common_headers(struct request *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (!r->app->cfg.behind_proxy)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+}
+
+static enum MHD_Result http_queue_json(struct request *r, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    if (text == NULL)
+        return MHD_NO;
+    size_t len = strlen(text);
+    text[len] = '\0';
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    http_add_common_headers(r, resp);
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"coffer\"");
+    if (status == 429)
+        MHD_add_response_header(resp, "Retry-After", "60");
+    if (status == 405 && r->route != NULL)
+        MHD_add_response_header(resp, "Allow", r->route->method);
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    r->responded = 1;
+    return rc;
+}
+
+static enum MHD_Result http_queue_error(struct request *r)
+{
+    const struct err_info *info = err_info(r->err);
+    const char *msg = r->errmsg[0] != '\0' ? r->errmsg : info->message;
+    json_t *body = json_pack("{s:{s:s, s:s, s:s}}", "error", "code", info->code, "message", msg,
+                             "request_id", r->request_id);
+    if (r->err == ERR_INTERNAL || r->err == ERR_IO)
+        log_error("request %s %s %s failed: %s", r->request_id, r->method, r->path, msg);
+    enum MHD_Result rc = http_queue_json(r, info->http_status, body);
+    json_decref(body);
+    return rc;
+}
+
+static enum MHD_Result http_queue_result(struct request *r)
+{
+    if (r->err != ERR_OK)
+        return http_queue_error(r);
+    if (r->response != NULL) {
+        http_add_common_headers(r, r->response);
+        enum MHD_Result rc =
+            MHD_queue_response(r->conn, (unsigned)(r->status ? r->status : 200), r->response);
+        MHD_destroy_response(r->response);
+        r->response = NULL;
+        r->responded = 1;
+        return rc;
+    }
+    if (r->json == NULL) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        http_add_common_headers(r, resp);
+        enum MHD_Result rc = MHD_queue_response(r->conn, 204, resp);
+        MHD_destroy_response(resp);
+        r->status = 204;
+        r->responded = 1;
+        return rc;
+    }
+    return http_queue_json(r, r->status ? r->status : 200, r->json);
+}
+
+static void http_client_address(struct request *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(r->source_ip, sizeof(r->source_ip), "unknown");
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->source_ip,
+                  sizeof(r->source_ip));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6))
+            inet_ntop(AF_INET, &a6->s6_addr[12], r->source_ip, sizeof(r->source_ip));
+        else
+            inet_ntop(AF_INET6, a6, r->source_ip, sizeof(r->source_ip));
+    }
+    if (r->app->cfg.behind_proxy) {
+        /* Only the proxy's own entry (the last one) can be trusted. */
+        const char *xff =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+        if (xff != NULL) {
+            const char *last = strrchr(xff, ',');
+            last = last != NULL ? last + 1 : xff;
+            while (*last == ' ')
+                last++;
+            unsigned char buf[sizeof(struct in6_addr)];
+            if (inet_pton(AF_INET, last, buf) == 1 || inet_pton(AF_INET6, last, buf) == 1)
+                snprintf(r->source_ip, sizeof(r->source_ip), "%s", last);
+        }
+        const char *proto =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+        r->secure_transport = proto != NULL && strcmp(proto, "https") == 0;
+    }
+}
+
+/* Finds the route for method and path. Sets *path_known when some route
+ * matches the path with another method. */
+static const struct route *http_route_find(const char *method, const char *path, int *path_known)
+{
+    *path_known = 0;
+    for (const struct route *rt = api_routes; rt->method != NULL; rt++) {
+        size_t plen = strlen(rt->prefix);
+        int match = rt->exact ? strcmp(path, rt->prefix) == 0
+                              : strncmp(path, rt->prefix, plen) == 0 && path[plen] != '\0';
+        if (!match)
+            continue;
+        if (strcmp(rt->method, method) == 0)
+            return rt;
+        *path_known = 1;
+    }
+    return NULL;
+}
+
+static int http_content_type_is(const char *ct, const char *want)
+{
+    if (ct == NULL)
+        return 0;
+    size_t n = strlen(want);
+    if (strncasecmp(ct, want, n) != 0)
+        return 0;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static int http_parse_length(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 19)
+        return -1;
+    uint64_t v = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static enum err http_authenticate(struct request *r)
+{
+    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    if (auth == NULL)
+        return http_fail(r, ERR_UNAUTHENTICATED, NULL);
+    if (strncasecmp(auth, "Bearer ", 7) != 0)
+        return http_fail(r, ERR_UNAUTHENTICATED,
+                         "unsupported authorization scheme; use 'Authorization: Bearer TOKEN'");
+    const char *token = auth + 7;
+    while (*token == ' ')
+        token++;
+    enum err e = session_authenticate(r, token);
+    if (e == ERR_UNAUTHENTICATED)
+        return http_fail(r, e, "invalid or expired credential; run 'coffer login'");
+    if (e != ERR_OK)
+        return http_fail(r, e, "cannot check credentials right now; retry later");
+    return ERR_OK;
+}
+
+/* Validates in a fixed order: method, path, content type, length; then
+ * authenticates. Nothing of the body has been read yet. */
+static enum err http_validate(struct request *r, const char *url, const char *method)
+{
+    static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", NULL};
+    int known = 0;
+    for (int i = 0; methods[i] != NULL; i++)
+        known |= strcmp(method, methods[i]) == 0;
+    if (!known)
+        return http_fail(r, ERR_METHOD, "method %.16s is not supported", method);
+    snprintf(r->method, sizeof(r->method), "%s", method);
+
+    size_t ulen = strlen(url);
+    if (ulen > HTTP_PATH_MAX)
+        return http_fail(r, ERR_INVALID, "request path longer than %d bytes", HTTP_PATH_MAX);
+    memcpy(r->path, url, ulen + 1);
+    for (size_t i = 0; i < ulen; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c < 0x21 || c > 0x7e)
+            return http_fail(r, ERR_INVALID, "request path contains a control or non-ASCII byte");
+    }
+    int path_known = 0;
+    const char *lookup = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    r->route = http_route_find(lookup, url, &path_known);
+    if (r->route == NULL) {
+        if (path_known)
+            return http_fail(r, ERR_METHOD, "method %s is not allowed on %s", method,
+                             url);
+        return http_fail(r, ERR_NOT_FOUND, "no such endpoint; see docs/openapi.yaml");
+    }
+    r->param = r->path + strlen(r->route->prefix);
+
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    r->content_length = UINT64_MAX;
+    if (cl != NULL && http_parse_length(cl, &r->content_length) != 0)
+        return http_fail(r, ERR_INVALID, "malformed Content-Length");
+    int has_body = (cl != NULL && r->content_length > 0) || te != NULL;
+
+    switch (r->route->body) {
+    case BODY_NONE:
+        if (has_body)
+            return http_fail(r, ERR_INVALID, "this endpoint takes no request body");
+        break;
+    case BODY_JSON:
+        if (has_body && !http_content_type_is(ct, "application/json"))
+            return http_fail(r, ERR_MEDIA_TYPE, "send the body as application/json");
+        if (cl != NULL && r->content_length > r->app->cfg.max_json_bytes)
+            return http_fail(r, ERR_TOO_LARGE, "JSON body larger than %zu bytes",
+                             r->app->cfg.max_json_bytes);
+        break;
+    case BODY_STREAM:
+        if (!http_content_type_is(ct, "application/octet-stream"))
+            return http_fail(r, ERR_MEDIA_TYPE, "send content as application/octet-stream");
+        if (cl != NULL && r->content_length > r->app->cfg.max_upload_bytes)
+            return http_fail(r, ERR_TOO_LARGE, "content larger than the limit of %llu bytes",
+                             (unsigned long long)r->app->cfg.max_upload_bytes);
+        break;
+    }
+
+    if (r->route->auth) {
+        enum err e = http_authenticate(r);
+        if (e != ERR_OK)
+            return e;
+    }
+    return ERR_OK;
+}
+
+static struct request *http_request_new(struct app *app, struct MHD_Connection *conn)
+{
+    struct request *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->app = app;
+    r->conn = conn;
+    r->secure_transport = !app->cfg.behind_proxy;
+    uint8_t id[16];
+    if (secure_random(id, sizeof(id)) != 0) {
+        free(r);
+        return NULL;
+    }
+    hex_encode(id, sizeof(id), r->request_id);
+    http_client_address(r);
+    const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
+    if (ua != NULL) {
+        snprintf(r->user_agent, sizeof(r->user_agent), "%s", ua);
+        for (char *p = r->user_agent; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                *p = '?';
+        }
+    }
+    return r;
+}
+
+static enum err http_json_append(struct request *r, const char *data, size_t len)
+{
+    size_t max = r->app->cfg.max_json_bytes;
+    if (len > max || r->body_len > max - len)
+        return http_fail(r, ERR_TOO_LARGE, "JSON body larger than %zu bytes", max);
+    char *nb = realloc(r->body, r->body_len + len + 1);
+    if (nb == NULL)
+        return http_fail(r, ERR_INTERNAL, "out of memory");
+    r->body = nb;
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+    return ERR_OK;
+}
+
+static enum err http_json_parse(struct request *r)
+{
+    if (r->body_len == 0) {
+        r->body_json = json_object();
+        return ERR_OK;
+    }
+    json_error_t jerr;
+    /* Reject NUL bytes, duplicate keys and anything but an object at the top. */
+    r->body_json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (r->body_json == NULL)
+        return http_fail(r, ERR_INVALID, "malformed JSON at line %d: %.100s", jerr.line, jerr.text);
+    if (!json_is_object(r->body_json))
+        return http_fail(r, ERR_INVALID, "the JSON body must be an object");
+    return ERR_OK;
+}
+
+static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
+{
+    (void)version;
+    struct app *app = cls;
+    struct request *r = *con_cls;
+    if (r == NULL) {
+        r = http_request_new(app, conn);
+        if (r == NULL)
+            return MHD_NO;
+        *con_cls = r;
+        if (http_validate(r, url, method) != ERR_OK)
+            return http_queue_error(r);
+        if (r->route->start != NULL && r->route->start(r) != ERR_OK)
+            return http_queue_error(r);
+        return MHD_YES;
+    }
+    if (r->responded) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (n > UINT64_MAX - r->body_bytes)
+            return MHD_NO;
+        r->body_bytes += n;
+        enum err e;
+        if (r->route->body == BODY_STREAM)
+            e = r->route->data(r, (const uint8_t *)upload_data, n);
+        else if (r->route->body == BODY_JSON)
+            e = http_json_append(r, upload_data, n);
+        else
+            e = http_fail(r, ERR_INVALID, "this endpoint takes no request body");
+        if (e != ERR_OK)
+            return http_queue_error(r);
+        return MHD_YES;
+    }
+    /* The whole request has arrived. */
+    if (r->route->body == BODY_JSON && http_json_parse(r) != ERR_OK)
+        return http_queue_error(r);
+    if (r->route->finish(r) != ERR_OK && r->err == ERR_OK)
+        r->err = ERR_INTERNAL;
+    return http_queue_result(r);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    struct request *r = *con_cls;
+    if (r == NULL)
+        return;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->route != NULL)
+        log_info("request %s %s %s ended early (code %d)", r->request_id, r->method, r->path,
+                 (int)toe);
+    if (r->route != NULL && r->route->cleanup != NULL)
+        r->route->cleanup(r);
+    if (r->response != NULL)
+        MHD_destroy_response(r->response);
+    json_decref(r->json);
+    json_decref(r->body_json);
+    json_decref(r->who.attrs);
+    if (r->body != NULL) {
+        secure_wipe(r->body, r->body_len);
+        free(r->body);
+    }
+    secure_wipe(r, sizeof(*r));
+    free(r);
+    *con_cls = NULL;
+}
+
+/* Percent-decodes in place, except that %00 is left as it is, so a NUL can
+ * never cut a path or value short; validation then rejects the '%'. */
+static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (char *p = s; *p != '\0'; p++) {
+        if (p[0] == '%' && p[1] != '\0' && p[2] != '\0') {
+            char hex[3] = {p[1], p[2], 0};
+            char *end;
+            unsigned long v = strtoul(hex, &end, 16);
+            if (end == hex + 2 && v != 0) {
+                *w++ = (char)v;
+                p += 2;
+                continue;
+            }
+        }
+        *w++ = *p;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static char *http_read_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size <= 0 || sb.st_size > 1 << 20) {
+        close(fd);
+        return NULL;
+    }
+    char *buf = malloc((size_t)sb.st_size + 1);
+    ssize_t n = buf != NULL ? read(fd, buf, (size_t)sb.st_size) : -1;
+    close(fd);
+    if (n != sb.st_size) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void http_log_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+    (void)cls;
+    log_error("http: fatal error in %s:%u: %s", file, line, reason != NULL ? reason : "");
+    abort();
+}
+
+enum err http_start(struct app *app, struct MHD_Daemon **out)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, app->cfg.listen_host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(app->cfg.listen_port);
+    } else if (inet_pton(AF_INET6, app->cfg.listen_host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(app->cfg.listen_port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        log_error("listen address must be a numeric IPv4 or IPv6 address: %s",
+                  app->cfg.listen_host);
+        return ERR_INVALID;
+    }
+
+    char *cert = NULL, *key = NULL;
+    if (!app->cfg.behind_proxy) {
+        char path[1200];
+        app_path(&app->cfg, "tls/server.pem", path, sizeof(path));
+        cert = http_read_file(path);
+        app_path(&app->cfg, "tls/server.key", path, sizeof(path));
+        key = http_read_file(path);
+        if (cert == NULL || key == NULL) {
+            log_error("cannot read the TLS certificate and key under %s/tls", app->cfg.data_dir);
+            free(cert);
+            secure_free_str(key);
+            return ERR_IO;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    MHD_set_panic_func(http_log_panic, NULL);
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, http_handler, app, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
+        app->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, app->cfg.max_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.timeout_seconds,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+        http_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_ARRAY,
+        app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
+    free(cert);
+    secure_free_str(key);
+    if (d == NULL) {
+        log_error("cannot listen on %s port %u: %s", app->cfg.listen_host,
+                  (unsigned)app->cfg.listen_port, strerror(errno));
+        return ERR_IO;
+    }
+    *out = d;
+    return ERR_OK;
+}
+
+void http_stop(struct MHD_Daemon *d)
+{
+    if (d != NULL)
+        MHD_stop_daemon(d);
+}

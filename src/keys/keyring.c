@@ -1,0 +1,663 @@
+#include "keys/keyring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/secure.h"
+
+#define KEYRING_FORMAT "coffer-keyring"
+#define KEYRING_FORMAT_VERSION 1
+#define KEYRING_NONCE_LEN 12
+#define KEYRING_TAG_LEN 16
+#define KEYRING_WRAP_LABEL "coffer-dek-v1"
+#define KEYRING_WRAP_LABEL_LEN (sizeof(KEYRING_WRAP_LABEL) - 1)
+
+struct keyring_kek {
+    char id[KEYS_KEK_ID_CAP];
+    int64_t created;
+    int current;
+    uint8_t key[KEYRING_KEY_LEN];
+};
+
+struct keyring {
+    pthread_mutex_t lock; /* guards keks, count and current */
+    char *path;
+    struct keyring_kek *keks; /* cap slots, wiped before every free */
+    size_t cap;
+    size_t count;
+    size_t current;
+};
+
+static const char keyring_name[] = "keyring";
+
+static void keyring_destroy(struct key_provider *kp);
+
+/* ---- helpers ---- */
+
+/* KEK ids: [a-z0-9][a-z0-9._-]{0,62}, so they are safe in file names, logs and SQL. */
+static int keyring_id_ok(const char *id)
+{
+    size_t len = strlen(id);
+    if (len == 0 || len >= KEYS_KEK_ID_CAP)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return 0;
+    }
+    return 1;
+}
+
+static struct keyring_kek *keyring_find(struct keyring *kr, const char *id)
+{
+    for (size_t i = 0; i < kr->count; i++) {
+        if (strcmp(kr->keks[i].id, id) == 0)
+            return &kr->keks[i];
+    }
+    return NULL;
+}
+
+static struct keyring *keyring_impl(struct key_provider *kp)
+{
+    if (kp == NULL || kp->name != keyring_name || kp->impl == NULL)
+        return NULL;
+    return kp->impl;
+}
+
+/* Makes room for one more KEK. Copies by hand so no stale key copy is left unwiped. */
+static enum err keyring_reserve(struct keyring *kr)
+{
+    if (kr->count < kr->cap)
+        return ERR_OK;
+    if (kr->count >= KEYRING_MAX_KEKS)
+        return ERR_TOO_LARGE;
+    size_t cap = kr->cap == 0 ? 4 : kr->cap * 2;
+    if (cap > KEYRING_MAX_KEKS)
+        cap = KEYRING_MAX_KEKS;
+    struct keyring_kek *keks = calloc(cap, sizeof(*keks));
+    if (keks == NULL)
+        return ERR_INTERNAL;
+    if (kr->keks != NULL) {
+        memcpy(keks, kr->keks, kr->count * sizeof(*keks));
+        secure_wipe(kr->keks, kr->cap * sizeof(*kr->keks));
+        free(kr->keks);
+    }
+    kr->keks = keks;
+    kr->cap = cap;
+    return ERR_OK;
+}
+
+/*
+ * Fills the next free slot with a fresh random KEK named kek-N, the lowest N
+ * above the slot count that is not taken. Does not change which KEK is current.
+ */
+static enum err keyring_add_kek(struct keyring *kr)
+{
+    enum err rc = keyring_reserve(kr);
+    if (rc != ERR_OK)
+        return rc;
+    struct keyring_kek *k = &kr->keks[kr->count];
+    for (size_t n = kr->count + 1;; n++) {
+        snprintf(k->id, sizeof(k->id), "kek-%zu", n);
+        if (keyring_find(kr, k->id) == NULL)
+            break;
+    }
+    if (secure_random(k->key, sizeof(k->key)) != 0) {
+        secure_wipe(k, sizeof(*k));
+        return ERR_INTERNAL;
+    }
+    k->created = (int64_t)time(NULL);
+    k->current = 0;
+    kr->count++;
+    return ERR_OK;
+}
+
+static struct key_provider *keyring_provider_new(const char *path)
+{
+    struct key_provider *kp = calloc(1, sizeof(*kp));
+    struct keyring *kr = calloc(1, sizeof(*kr));
+    if (kp == NULL || kr == NULL) {
+        free(kp);
+        free(kr);
+        return NULL;
+    }
+    kp->name = keyring_name;
+    kp->destroy = keyring_destroy;
+    kp->impl = kr;
+    kr->path = strdup(path);
+    if (pthread_mutex_init(&kr->lock, NULL) != 0) {
+        free(kr->path);
+        free(kr);
+        free(kp);
+        return NULL;
+    }
+    if (kr->path == NULL) {
+        keyring_destroy(kp);
+        return NULL;
+    }
+    return kp;
+}
+
+/* ---- serialization ---- */
+
+/* Overwrites, in place, the hex key strings inside a keyring JSON tree. */
+static void keyring_json_wipe(json_t *root)
+{
+    json_t *keks = json_object_get(root, "keks");
+    size_t i;
+    json_t *kek;
+    json_array_foreach(keks, i, kek)
+    {
+        json_t *key = json_object_get(kek, "key");
+        if (json_is_string(key))
+            secure_wipe((char *)json_string_value(key), json_string_length(key));
+    }
+}
+
+/* Renders the keyring as JSON text. Caller wipes (length: strlen) and frees it. */
+static char *keyring_serialize(const struct keyring *kr)
+{
+    json_t *root = json_object(), *keks = json_array();
+    char *text = NULL;
+    if (root == NULL || keks == NULL ||
+        json_object_set_new(root, "format", json_string(KEYRING_FORMAT)) != 0 ||
+        json_object_set_new(root, "version", json_integer(KEYRING_FORMAT_VERSION)) != 0 ||
+        json_object_set(root, "keks", keks) != 0)
+        goto done;
+    for (size_t i = 0; i < kr->count; i++) {
+        const struct keyring_kek *k = &kr->keks[i];
+        char hex[2 * KEYRING_KEY_LEN + 1];
+        hex_encode(k->key, sizeof(k->key), hex);
+        json_t *obj =
+            json_pack("{s:s, s:I, s:s, s:s}", "id", k->id, "created", (json_int_t)k->created, "key",
+                      hex, "state", k->current ? "current" : "retired");
+        secure_wipe(hex, sizeof(hex));
+        if (obj == NULL || json_array_append_new(keks, obj) != 0)
+            goto done;
+    }
+    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+done:
+    keyring_json_wipe(root);
+    json_decref(keks);
+    json_decref(root);
+    return text;
+}
+
+/* Parses one KEK object into k. 0 on success, -1 on malformed input. */
+static int keyring_parse_kek(json_t *obj, struct keyring_kek *k)
+{
+    json_t *id = json_object_get(obj, "id"), *created = json_object_get(obj, "created");
+    json_t *key = json_object_get(obj, "key"), *state = json_object_get(obj, "state");
+    if (!json_is_string(id) || !json_is_integer(created) || !json_is_string(key) ||
+        !json_is_string(state))
+        return -1;
+    const char *id_s = json_string_value(id), *state_s = json_string_value(state);
+    if (!keyring_id_ok(id_s) || json_integer_value(created) < 0)
+        return -1;
+    if (strcmp(state_s, "current") == 0)
+        k->current = 1;
+    else if (strcmp(state_s, "retired") == 0)
+        k->current = 0;
+    else
+        return -1;
+    if (hex_decode(json_string_value(key), json_string_length(key), k->key, sizeof(k->key)) != 0)
+        return -1;
+    memcpy(k->id, id_s, strlen(id_s) + 1);
+    k->created = (int64_t)json_integer_value(created);
+    return 0;
+}
+
+/* Fills kr from JSON text: every KEK valid, ids unique, exactly one current. */
+static enum err keyring_parse(struct keyring *kr, const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    enum err rc = ERR_INVALID;
+    if (root == NULL) {
+        log_error("keyring %s: not valid JSON (line %d)", kr->path, jerr.line);
+        return ERR_INVALID;
+    }
+    json_t *keks = json_object_get(root, "keks");
+    json_t *format = json_object_get(root, "format"), *version = json_object_get(root, "version");
+    if (!json_is_string(format) || strcmp(json_string_value(format), KEYRING_FORMAT) != 0 ||
+        !json_is_integer(version) || json_integer_value(version) != KEYRING_FORMAT_VERSION ||
+        !json_is_array(keks) || json_array_size(keks) == 0 ||
+        json_array_size(keks) > KEYRING_MAX_KEKS) {
+        log_error("keyring %s: unsupported format or no keys", kr->path);
+        goto done;
+    }
+    size_t currents = 0, i;
+    json_t *obj;
+    json_array_foreach(keks, i, obj)
+    {
+        if (keyring_reserve(kr) != ERR_OK) {
+            rc = ERR_INTERNAL;
+            goto done;
+        }
+        struct keyring_kek *k = &kr->keks[i];
+        if (keyring_parse_kek(obj, k) != 0 || keyring_find(kr, k->id) != NULL) {
+            log_error("keyring %s: key entry %zu is malformed or duplicated", kr->path, i);
+            goto done;
+        }
+        kr->count = i + 1;
+        if (k->current) {
+            kr->current = i;
+            currents++;
+        }
+    }
+    if (currents != 1) {
+        log_error("keyring %s: %zu current keys, expected exactly one", kr->path, currents);
+        goto done;
+    }
+    rc = ERR_OK;
+done:
+    keyring_json_wipe(root);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- file handling ---- */
+
+static int keyring_write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* fsyncs the directory holding path so a rename or create survives a crash. */
+static int keyring_sync_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        memcpy(dir, ".", 2);
+    } else if (slash == path) {
+        memcpy(dir, "/", 2);
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof(dir))
+            return -1;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Atomically replaces path with the serialized keyring (temp file, fsync, rename, dir fsync). */
+static enum err keyring_save(const struct keyring *kr)
+{
+    char tmp[PATH_MAX];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", kr->path);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return ERR_INVALID;
+    char *text = keyring_serialize(kr);
+    if (text == NULL)
+        return ERR_INTERNAL;
+    size_t len = strlen(text);
+    enum err rc = ERR_IO;
+    int fd = mkostemp(tmp, O_CLOEXEC); /* O_CREAT|O_EXCL, mode 0600 */
+    if (fd < 0) {
+        log_error("keyring %s: cannot create temporary file: %s", kr->path, strerror(errno));
+        goto done;
+    }
+    if (fchmod(fd, 0600) != 0 || keyring_write_all(fd, text, len) != 0 ||
+        keyring_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
+        log_error("keyring %s: cannot write: %s", kr->path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        goto done;
+    }
+    if (close(fd) != 0 || rename(tmp, kr->path) != 0) {
+        log_error("keyring %s: cannot replace: %s", kr->path, strerror(errno));
+        unlink(tmp);
+        goto done;
+    }
+    if (keyring_sync_dir(kr->path) != 0) {
+        log_error("keyring %s: cannot sync directory: %s", kr->path, strerror(errno));
+        goto done;
+    }
+    rc = ERR_OK;
+done:
+    secure_wipe(text, len);
+    free(text);
+    return rc;
+}
+
+/* Reads the whole keyring file (at most KEYRING_MAX_FILE bytes) after checking its mode. */
+static enum err keyring_read_file(const char *path, char **out, size_t *out_len)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return ERR_NOT_FOUND;
+        log_error("keyring %s: cannot open: %s", path, strerror(errno));
+        return errno == ELOOP ? ERR_FORBIDDEN : ERR_IO;
+    }
+    struct stat st;
+    enum err rc = ERR_IO;
+    char *buf = NULL;
+    size_t len = 0, got = 0;
+    if (fstat(fd, &st) != 0)
+        goto fail;
+    if (!S_ISREG(st.st_mode)) {
+        log_error("keyring %s: not a regular file", path);
+        rc = ERR_INVALID;
+        goto fail;
+    }
+    if ((st.st_mode & 0077) != 0) {
+        log_error("keyring %s: refusing a key file with mode %04o that group or others can "
+                  "access; run chmod 600 on it",
+                  path, (unsigned)(st.st_mode & 07777));
+        rc = ERR_FORBIDDEN;
+        goto fail;
+    }
+    if (st.st_size <= 0 || st.st_size > KEYRING_MAX_FILE) {
+        log_error("keyring %s: size %lld out of range", path, (long long)st.st_size);
+        rc = ERR_INVALID;
+        goto fail;
+    }
+    len = (size_t)st.st_size;
+    buf = malloc(len);
+    if (buf == NULL) {
+        rc = ERR_INTERNAL;
+        goto fail;
+    }
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;
+        got += (size_t)n;
+    }
+    close(fd);
+    *out = buf;
+    *out_len = len;
+    return ERR_OK;
+fail:
+    if (buf != NULL) {
+        secure_wipe(buf, len);
+        free(buf);
+    }
+    close(fd);
+    return rc;
+}
+
+/* ---- AES-256-GCM wrap ---- */
+
+/*
+ * One-shot AES-256-GCM over in (len bytes) with AAD = label || ad. When
+ * encrypting, tag receives the tag; when decrypting, tag is checked.
+ * Returns 0 on success, 1 on authentication failure, -1 on internal error.
+ */
+static int keyring_gcm(int encrypt, const uint8_t key[KEYRING_KEY_LEN],
+                       const uint8_t nonce[KEYRING_NONCE_LEN], const uint8_t *ad, size_t ad_len,
+                       const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[KEYRING_TAG_LEN])
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int outl = 0, finl = 0, rc = -1;
+    if (ctx == NULL)
+        return -1;
+    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, KEYRING_NONCE_LEN, NULL) != 1 ||
+        EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, encrypt) != 1 ||
+        EVP_CipherUpdate(ctx, NULL, &outl, (const uint8_t *)KEYRING_WRAP_LABEL,
+                         (int)KEYRING_WRAP_LABEL_LEN) != 1)
+        goto done;
+    if (ad_len > 0 && EVP_CipherUpdate(ctx, NULL, &outl, ad, (int)ad_len) != 1)
+        goto done;
+    if (EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1)
+        goto done;
+    if (!encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KEYRING_TAG_LEN, tag) != 1)
+        goto done;
+    if (EVP_CipherFinal_ex(ctx, out + outl, &finl) != 1) {
+        rc = encrypt ? -1 : 1;
+        goto done;
+    }
+    if (encrypt && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KEYRING_TAG_LEN, tag) != 1)
+        goto done;
+    rc = 0;
+done:
+    EVP_CIPHER_CTX_free(ctx);
+    return rc;
+}
+
+static enum err keyring_wrap(struct key_provider *kp, const uint8_t *dek, size_t dek_len,
+                             const uint8_t *ad, size_t ad_len, uint8_t *out, size_t out_cap,
+                             size_t *out_len, char *kek_id, size_t kek_id_cap)
+{
+    struct keyring *kr = keyring_impl(kp);
+    if (kr == NULL || dek == NULL || dek_len == 0 || dek_len > KEYS_DEK_MAX ||
+        (ad == NULL && ad_len > 0) || ad_len > INT_MAX || out == NULL || out_len == NULL ||
+        kek_id == NULL || out_cap < KEYRING_NONCE_LEN + dek_len + KEYRING_TAG_LEN)
+        return ERR_INVALID;
+    *out_len = 0;
+    if (secure_random(out, KEYRING_NONCE_LEN) != 0)
+        return ERR_INTERNAL;
+    enum err rc = ERR_INTERNAL;
+    pthread_mutex_lock(&kr->lock);
+    const struct keyring_kek *k = &kr->keks[kr->current];
+    size_t id_len = strlen(k->id);
+    if (id_len >= kek_id_cap) {
+        rc = ERR_INVALID;
+        goto done;
+    }
+    if (keyring_gcm(1, k->key, out, ad, ad_len, dek, dek_len, out + KEYRING_NONCE_LEN,
+                    out + KEYRING_NONCE_LEN + dek_len) != 0) {
+        secure_wipe(out, out_cap);
+        goto done;
+    }
+    memcpy(kek_id, k->id, id_len + 1);
+    *out_len = KEYRING_NONCE_LEN + dek_len + KEYRING_TAG_LEN;
+    rc = ERR_OK;
+done:
+    pthread_mutex_unlock(&kr->lock);
+    return rc;
+}
+
+static enum err keyring_unwrap(struct key_provider *kp, const char *kek_id, const uint8_t *wrapped,
+                               size_t wrapped_len, const uint8_t *ad, size_t ad_len,
+                               uint8_t *dek_out, size_t dek_cap, size_t *dek_len)
+{
+    struct keyring *kr = keyring_impl(kp);
+    if (kr == NULL || kek_id == NULL || wrapped == NULL || (ad == NULL && ad_len > 0) ||
+        ad_len > INT_MAX || dek_out == NULL || dek_len == NULL)
+        return ERR_INVALID;
+    *dek_len = 0;
+    if (wrapped_len <= KEYRING_NONCE_LEN + KEYRING_TAG_LEN ||
+        wrapped_len > KEYRING_NONCE_LEN + KEYS_DEK_MAX + KEYRING_TAG_LEN)
+        return ERR_INTEGRITY;
+    const size_t len = wrapped_len - KEYRING_NONCE_LEN - KEYRING_TAG_LEN;
+    if (dek_cap < len)
+        return ERR_INVALID;
+    uint8_t tag[KEYRING_TAG_LEN];
+    memcpy(tag, wrapped + wrapped_len - KEYRING_TAG_LEN, sizeof(tag));
+    enum err rc = ERR_NOT_FOUND;
+    pthread_mutex_lock(&kr->lock);
+    const struct keyring_kek *k = keyring_find(kr, kek_id);
+    if (k != NULL) {
+        int r = keyring_gcm(0, k->key, wrapped, ad, ad_len, wrapped + KEYRING_NONCE_LEN, len,
+                            dek_out, tag);
+        rc = r == 0 ? ERR_OK : r > 0 ? ERR_INTEGRITY : ERR_INTERNAL;
+    }
+    pthread_mutex_unlock(&kr->lock);
+    if (rc != ERR_OK) {
+        secure_wipe(dek_out, len);
+        return rc;
+    }
+    *dek_len = len;
+    return ERR_OK;
+}
+
+static void keyring_destroy(struct key_provider *kp)
+{
+    if (kp == NULL)
+        return;
+    struct keyring *kr = kp->impl;
+    if (kr != NULL) {
+        if (kr->keks != NULL) {
+            secure_wipe(kr->keks, kr->cap * sizeof(*kr->keks));
+            free(kr->keks);
+        }
+        free(kr->path);
+        pthread_mutex_destroy(&kr->lock);
+        free(kr);
+    }
+    free(kp);
+}
+
+/* ---- public API ---- */
+
+enum err keyring_create(const char *path, struct key_provider **out)
+{
+    if (path == NULL || out == NULL || path[0] == '\0')
+        return ERR_INVALID;
+    *out = NULL;
+    /* Claim the name first so an existing keyring is never replaced. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return ERR_CONFLICT;
+        log_error("keyring %s: cannot create: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    close(fd);
+    enum err rc = ERR_INTERNAL;
+    struct key_provider *kp = keyring_provider_new(path);
+    if (kp == NULL)
+        goto fail;
+    struct keyring *kr = kp->impl;
+    rc = keyring_add_kek(kr);
+    if (rc != ERR_OK)
+        goto fail;
+    kr->keks[0].current = 1;
+    kr->current = 0;
+    kp->wrap = keyring_wrap;
+    kp->unwrap = keyring_unwrap;
+    rc = keyring_save(kr);
+    if (rc != ERR_OK)
+        goto fail;
+    *out = kp;
+    return ERR_OK;
+fail:
+    unlink(path);
+    keyring_destroy(kp);
+    return rc;
+}
+
+enum err keyring_open(const char *path, struct key_provider **out)
+{
+    if (path == NULL || out == NULL)
+        return ERR_INVALID;
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    enum err rc = keyring_read_file(path, &text, &len);
+    if (rc != ERR_OK)
+        return rc;
+    struct key_provider *kp = keyring_provider_new(path);
+    if (kp == NULL) {
+        rc = ERR_INTERNAL;
+        goto done;
+    }
+    rc = keyring_parse(kp->impl, text, len);
+    if (rc != ERR_OK) {
+        keyring_destroy(kp);
+        goto done;
+    }
+    kp->wrap = keyring_wrap;
+    kp->unwrap = keyring_unwrap;
+    *out = kp;
+done:
+    secure_wipe(text, len);
+    free(text);
+    return rc;
+}
+
+enum err keyring_rotate(struct key_provider *kp, char *new_id, size_t new_id_cap)
+{
+    struct keyring *kr = keyring_impl(kp);
+    if (kr == NULL)
+        return ERR_INVALID;
+    pthread_mutex_lock(&kr->lock);
+    const size_t old = kr->current;
+    enum err rc = keyring_add_kek(kr);
+    if (rc != ERR_OK)
+        goto done;
+    struct keyring_kek *k = &kr->keks[kr->count - 1];
+    if (new_id != NULL && strlen(k->id) >= new_id_cap) {
+        rc = ERR_INVALID;
+    } else {
+        kr->keks[old].current = 0;
+        k->current = 1;
+        kr->current = kr->count - 1;
+        rc = keyring_save(kr);
+    }
+    if (rc != ERR_OK) {
+        /* Roll back so memory and file keep agreeing. */
+        kr->keks[old].current = 1;
+        kr->current = old;
+        kr->count--;
+        secure_wipe(k, sizeof(*k));
+        goto done;
+    }
+    if (new_id != NULL)
+        memcpy(new_id, k->id, strlen(k->id) + 1);
+    log_info("keyring %s: rotated, current key is now %s", kr->path, k->id);
+done:
+    pthread_mutex_unlock(&kr->lock);
+    return rc;
+}
+
+size_t keyring_kek_count(struct key_provider *kp)
+{
+    struct keyring *kr = keyring_impl(kp);
+    if (kr == NULL)
+        return 0;
+    pthread_mutex_lock(&kr->lock);
+    size_t n = kr->count;
+    pthread_mutex_unlock(&kr->lock);
+    return n;
+}
+
+enum err keyring_kek_info(struct key_provider *kp, size_t i, struct keyring_kek_info *info)
+{
+    struct keyring *kr = keyring_impl(kp);
+    if (kr == NULL || info == NULL)
+        return ERR_INVALID;
+    enum err rc = ERR_NOT_FOUND;
+    pthread_mutex_lock(&kr->lock);
+    if (i < kr->count) {
+        memcpy(info->id, kr->keks[i].id, sizeof(info->id));
+        info->created = kr->keks[i].created;
+        info->current = kr->keks[i].current;
+        rc = ERR_OK;
+    }
+    pthread_mutex_unlock(&kr->lock);
+    return rc;
+}

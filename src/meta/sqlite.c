@@ -1,0 +1,929 @@
+/*
+ * SQLite implementation of the metadata store.
+ */
+#include "meta/meta.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+
+struct meta {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+};
+
+static const char *const meta_migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE users ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " pw_hash TEXT,"
+    " clearance INTEGER NOT NULL DEFAULT 1,"
+    " attrs TEXT NOT NULL DEFAULT '{}',"
+    " disabled INTEGER NOT NULL DEFAULT 0,"
+    " is_admin INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE sessions ("
+    " id INTEGER PRIMARY KEY,"
+    " token_hash BLOB NOT NULL UNIQUE,"
+    " user_id INTEGER NOT NULL REFERENCES users(id),"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0,"
+    " mfa INTEGER NOT NULL DEFAULT 0,"
+    " mfa_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE artifacts ("
+    " id INTEGER PRIMARY KEY,"
+    " path TEXT NOT NULL UNIQUE,"
+    " project TEXT NOT NULL,"
+    " env TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " sensitivity INTEGER NOT NULL,"
+    " tags TEXT NOT NULL DEFAULT '{}',"
+    " created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL);"
+    "CREATE TABLE versions ("
+    " id INTEGER PRIMARY KEY,"
+    " artifact_id INTEGER NOT NULL REFERENCES artifacts(id),"
+    " version INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " sensitivity INTEGER,"
+    " message TEXT,"
+    " parents TEXT NOT NULL DEFAULT '[]',"
+    " created_by TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " blob_id TEXT NOT NULL UNIQUE,"
+    " wrapped_dek BLOB NOT NULL,"
+    " kek_id TEXT NOT NULL,"
+    " deleted INTEGER NOT NULL DEFAULT 0,"
+    " deleted_at INTEGER,"
+    " deleted_by TEXT,"
+    " UNIQUE(artifact_id, version));"
+    "CREATE INDEX versions_sha ON versions(artifact_id, sha256);"
+    "CREATE TABLE lineage ("
+    " child INTEGER NOT NULL REFERENCES versions(id),"
+    " parent_ref TEXT NOT NULL);",
+};
+
+#define META_MIGRATION_COUNT (int)(sizeof(meta_migrations) / sizeof(meta_migrations[0]))
+
+static const char *const sensitivity_names[] = {"public", "internal", "confidential", "restricted"};
+static const char *const kind_names[] = {"model", "dataset", "features", "params",
+                                         "metrics", "code",    "other",    NULL};
+
+int meta_sensitivity_level(const char *name)
+{
+    for (int i = 0; i < 4; i++) {
+        if (name != NULL && strcmp(name, sensitivity_names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+const char *meta_sensitivity_name(int level)
+{
+    return level >= 0 && level < 4 ? sensitivity_names[level] : "unknown";
+}
+
+int meta_kind_valid(const char *kind)
+{
+    for (int i = 0; kind_names[i] != NULL; i++) {
+        if (strcmp(kind, kind_names[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int64_t meta_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static enum err meta_exec(struct meta *m, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(m->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("database: %s", msg != NULL ? msg : "unknown error");
+        sqlite3_free(msg);
+        return ERR_IO;
+    }
+    return ERR_OK;
+}
+
+static enum err meta_migrate(struct meta *m)
+{
+    sqlite3_stmt *st;
+    int current = 0;
+    if (sqlite3_prepare_v2(m->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return ERR_IO;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        current = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (current > META_MIGRATION_COUNT) {
+        log_error("database schema version %d is newer than this coffer (%d); upgrade coffer",
+                  current, META_MIGRATION_COUNT);
+        return ERR_CONFLICT;
+    }
+    for (int i = current; i < META_MIGRATION_COUNT; i++) {
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", i + 1);
+        if (meta_exec(m, "BEGIN IMMEDIATE") != ERR_OK)
+            return ERR_IO;
+        if (meta_exec(m, meta_migrations[i]) != ERR_OK || meta_exec(m, pragma) != ERR_OK) {
+            meta_exec(m, "ROLLBACK");
+            return ERR_IO;
+        }
+        if (meta_exec(m, "COMMIT") != ERR_OK)
+            return ERR_IO;
+        log_info("database migrated to schema version %d", i + 1);
+    }
+    return ERR_OK;
+}
+
+enum err meta_open(const char *path, int create, struct meta **out)
+{
+    struct meta *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return ERR_INTERNAL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &m->db, flags, NULL) != SQLITE_OK) {
+        log_error("cannot open database %s: %s", path, sqlite3_errmsg(m->db));
+        sqlite3_close(m->db);
+        free(m);
+        return create ? ERR_IO : ERR_NOT_FOUND;
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    sqlite3_busy_timeout(m->db, 5000);
+    if (meta_exec(m, "PRAGMA journal_mode=WAL") != ERR_OK ||
+        meta_exec(m, "PRAGMA synchronous=FULL") != ERR_OK ||
+        meta_exec(m, "PRAGMA foreign_keys=ON") != ERR_OK ||
+        meta_exec(m, "PRAGMA secure_delete=ON") != ERR_OK) {
+        meta_close(m);
+        return ERR_IO;
+    }
+    enum err e = meta_migrate(m);
+    if (e != ERR_OK) {
+        meta_close(m);
+        return e;
+    }
+    *out = m;
+    return ERR_OK;
+}
+
+void meta_close(struct meta *m)
+{
+    if (m == NULL)
+        return;
+    sqlite3_close(m->db);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static sqlite3_stmt *meta_prepare(struct meta *m, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_error("database: prepare failed: %s", sqlite3_errmsg(m->db));
+        return NULL;
+    }
+    return st;
+}
+
+static void meta_copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
+}
+
+static json_t *meta_column_json(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    json_t *j = t != NULL ? json_loads((const char *)t, 0, NULL) : NULL;
+    return j;
+}
+
+static char *meta_json_text(json_t *j, const char *fallback)
+{
+    char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    return s != NULL ? s : strdup(fallback);
+}
+
+/* ---------------------------------------------------------------- users */
+
+enum err meta_user_create(struct meta *m, const char *name, const char *pw_hash, int clearance,
+                          json_t *attrs, int is_admin)
+{
+    char *attrs_text = meta_json_text(attrs, "{}");
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO users(name, pw_hash, clearance, attrs, "
+                                       "is_admin, created_at) VALUES(?,?,?,?,?,?)");
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        if (pw_hash != NULL)
+            sqlite3_bind_text(st, 2, pw_hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, clearance);
+        sqlite3_bind_text(st, 4, attrs_text, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, is_admin);
+        sqlite3_bind_int64(st, 6, meta_now());
+        int rc = sqlite3_step(st);
+        e = rc == SQLITE_DONE ? ERR_OK : rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : ERR_IO;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    free(attrs_text);
+    return e;
+}
+
+static void meta_user_fill(sqlite3_stmt *st, struct meta_user *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->id = sqlite3_column_int64(st, 0);
+    meta_copy_text(u->name, sizeof(u->name), st, 1);
+    const unsigned char *h = sqlite3_column_text(st, 2);
+    u->pw_hash = h != NULL ? strdup((const char *)h) : NULL;
+    u->clearance = sqlite3_column_int(st, 3);
+    u->attrs = meta_column_json(st, 4);
+    if (u->attrs == NULL)
+        u->attrs = json_object();
+    u->disabled = sqlite3_column_int(st, 5);
+    u->is_admin = sqlite3_column_int(st, 6);
+    u->created_at = sqlite3_column_int64(st, 7);
+}
+
+#define META_USER_COLUMNS "id, name, pw_hash, clearance, attrs, disabled, is_admin, created_at"
+
+static enum err meta_user_query(struct meta *m, const char *sql, const char *name, int64_t id,
+                                struct meta_user *u)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, sql);
+    if (st != NULL) {
+        if (name != NULL)
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, 1, id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            meta_user_fill(st, u);
+            e = ERR_OK;
+        } else if (rc == SQLITE_DONE) {
+            e = ERR_NOT_FOUND;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+enum err meta_user_get(struct meta *m, const char *name, struct meta_user *u)
+{
+    return meta_user_query(m, "SELECT " META_USER_COLUMNS " FROM users WHERE name=?", name, 0, u);
+}
+
+enum err meta_user_get_by_id(struct meta *m, int64_t id, struct meta_user *u)
+{
+    return meta_user_query(m, "SELECT " META_USER_COLUMNS " FROM users WHERE id=?", NULL, id, u);
+}
+
+void meta_user_clear(struct meta_user *u)
+{
+    if (u == NULL)
+        return;
+    if (u->pw_hash != NULL) {
+        memset(u->pw_hash, 0, strlen(u->pw_hash));
+        free(u->pw_hash);
+    }
+    json_decref(u->attrs);
+    memset(u, 0, sizeof(*u));
+}
+
+enum err meta_user_list(struct meta *m, json_t **out)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, "SELECT " META_USER_COLUMNS " FROM users ORDER BY name");
+    if (st != NULL) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct meta_user u;
+            meta_user_fill(st, &u);
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:O, s:b, s:b, s:I}", "name", u.name, "clearance",
+                               meta_sensitivity_name(u.clearance), "attrs", u.attrs, "disabled",
+                               u.disabled, "admin", u.is_admin, "created_at",
+                               (json_int_t)u.created_at));
+            meta_user_clear(&u);
+        }
+        e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    if (e != ERR_OK) {
+        json_decref(arr);
+        return e;
+    }
+    *out = arr;
+    return ERR_OK;
+}
+
+static enum err meta_update_user(struct meta *m, const char *sql, const char *text, int num,
+                                 const char *name)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, sql);
+    if (st != NULL) {
+        if (text != NULL)
+            sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int(st, 1, num);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_DONE)
+            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+enum err meta_user_set_disabled(struct meta *m, const char *name, int disabled)
+{
+    return meta_update_user(m, "UPDATE users SET disabled=? WHERE name=?", NULL, disabled, name);
+}
+
+enum err meta_user_set_password(struct meta *m, const char *name, const char *pw_hash)
+{
+    return meta_update_user(m, "UPDATE users SET pw_hash=? WHERE name=?", pw_hash, 0, name);
+}
+
+/* ------------------------------------------------------------- sessions */
+
+enum err meta_session_create(struct meta *m, const uint8_t token_hash[32], int64_t user_id,
+                             int64_t expires_at, int mfa)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO sessions(token_hash, user_id, created_at, "
+                                       "expires_at, mfa, mfa_at) VALUES(?,?,?,?,?,?)");
+    if (st != NULL) {
+        int64_t now = meta_now();
+        sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, user_id);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int64(st, 4, expires_at);
+        sqlite3_bind_int(st, 5, mfa);
+        sqlite3_bind_int64(st, 6, mfa ? now : 0);
+        e = sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64_t now,
+                             struct meta_session *s)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, "SELECT id, user_id, created_at, expires_at, mfa, mfa_at "
+                                       "FROM sessions WHERE token_hash=? AND revoked=0");
+    if (st != NULL) {
+        sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            s->id = sqlite3_column_int64(st, 0);
+            s->user_id = sqlite3_column_int64(st, 1);
+            s->created_at = sqlite3_column_int64(st, 2);
+            s->expires_at = sqlite3_column_int64(st, 3);
+            s->mfa = sqlite3_column_int(st, 4);
+            s->mfa_at = sqlite3_column_int64(st, 5);
+            e = s->expires_at > now ? ERR_OK : ERR_UNAUTHENTICATED;
+        } else if (rc == SQLITE_DONE) {
+            e = ERR_UNAUTHENTICATED;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+static enum err meta_session_update(struct meta *m, const char *sql, const void *blob,
+                                    int64_t id)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, sql);
+    if (st != NULL) {
+        if (blob != NULL)
+            sqlite3_bind_blob(st, 1, blob, 32, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, 1, id);
+        e = sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+enum err meta_session_revoke(struct meta *m, const uint8_t token_hash[32])
+{
+    return meta_session_update(m, "UPDATE sessions SET revoked=1 WHERE token_hash=?", token_hash,
+                               0);
+}
+
+enum err meta_session_revoke_user(struct meta *m, int64_t user_id)
+{
+    return meta_session_update(m, "UPDATE sessions SET revoked=1 WHERE user_id=?", NULL, user_id);
+}
+
+/* ------------------------------------------------------------- versions */
+
+static enum err meta_artifact_ensure(struct meta *m, const struct meta_new_version *nv,
+                                     int64_t *artifact_id)
+{
+    sqlite3_stmt *st = meta_prepare(m, "SELECT id, kind, tags FROM artifacts WHERE path=?");
+    if (st == NULL)
+        return ERR_IO;
+    sqlite3_bind_text(st, 1, nv->path->full, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *artifact_id = sqlite3_column_int64(st, 0);
+        const char *kind = (const char *)sqlite3_column_text(st, 1);
+        int kind_differs = nv->kind != NULL && kind != NULL && strcmp(kind, nv->kind) != 0;
+        json_t *tags = meta_column_json(st, 2);
+        sqlite3_finalize(st);
+        if (kind_differs) {
+            json_decref(tags);
+            return ERR_CONFLICT;
+        }
+        enum err e = ERR_OK;
+        if (nv->tags != NULL && json_object_size(nv->tags) > 0) {
+            if (tags == NULL)
+                tags = json_object();
+            json_object_update(tags, nv->tags);
+            char *text = meta_json_text(tags, "{}");
+            sqlite3_stmt *up = meta_prepare(m, "UPDATE artifacts SET tags=? WHERE id=?");
+            e = ERR_IO;
+            if (up != NULL) {
+                sqlite3_bind_text(up, 1, text, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(up, 2, *artifact_id);
+                e = sqlite3_step(up) == SQLITE_DONE ? ERR_OK : ERR_IO;
+            }
+            sqlite3_finalize(up);
+            free(text);
+        }
+        json_decref(tags);
+        return e;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return ERR_IO;
+    char *tags_text = meta_json_text(nv->tags, "{}");
+    st = meta_prepare(m, "INSERT INTO artifacts(path, project, env, name, kind, sensitivity, tags, "
+                         "created_at, created_by) VALUES(?,?,?,?,?,?,?,?,?)");
+    enum err e = ERR_IO;
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, nv->path->full, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, nv->path->project, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, nv->path->env, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, nv->path->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, nv->kind != NULL ? nv->kind : "other", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, nv->sensitivity >= 0 ? nv->sensitivity : 1);
+        sqlite3_bind_text(st, 7, tags_text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 8, meta_now());
+        sqlite3_bind_text(st, 9, nv->creator, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_DONE) {
+            *artifact_id = sqlite3_last_insert_rowid(m->db);
+            e = ERR_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    free(tags_text);
+    return e;
+}
+
+static enum err meta_version_insert(struct meta *m, const struct meta_new_version *nv,
+                                    int64_t artifact_id, int new_artifact, uint64_t *version_out)
+{
+    sqlite3_stmt *st =
+        meta_prepare(m, "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE artifact_id=?");
+    if (st == NULL)
+        return ERR_IO;
+    sqlite3_bind_int64(st, 1, artifact_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return ERR_IO;
+    }
+    uint64_t next = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+
+    char *parents = meta_json_text(nv->parents, "[]");
+    st = meta_prepare(m, "INSERT INTO versions(artifact_id, version, sha256, size, sensitivity, "
+                         "message, parents, created_by, created_at, blob_id, wrapped_dek, kek_id) "
+                         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+    enum err e = ERR_IO;
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, artifact_id);
+        sqlite3_bind_int64(st, 2, (int64_t)next);
+        sqlite3_bind_text(st, 3, nv->sha256, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (int64_t)nv->size);
+        /* On a new artifact the requested label is the artifact's own. */
+        if (nv->sensitivity >= 0 && !new_artifact)
+            sqlite3_bind_int(st, 5, nv->sensitivity);
+        if (nv->message != NULL)
+            sqlite3_bind_text(st, 6, nv->message, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, parents, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, nv->creator, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, meta_now());
+        sqlite3_bind_text(st, 10, nv->blob_id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 11, nv->wrapped_dek, (int)nv->wrapped_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 12, nv->kek_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_DONE) {
+            e = ERR_OK;
+            *version_out = next;
+        }
+    }
+    sqlite3_finalize(st);
+    if (e == ERR_OK && nv->parents != NULL) {
+        int64_t child = sqlite3_last_insert_rowid(m->db);
+        size_t i;
+        json_t *p;
+        json_array_foreach(nv->parents, i, p)
+        {
+            sqlite3_stmt *ls = meta_prepare(m, "INSERT INTO lineage(child, parent_ref) VALUES(?,?)");
+            if (ls == NULL) {
+                e = ERR_IO;
+                break;
+            }
+            sqlite3_bind_int64(ls, 1, child);
+            sqlite3_bind_text(ls, 2, json_string_value(p), -1, SQLITE_STATIC);
+            if (sqlite3_step(ls) != SQLITE_DONE)
+                e = ERR_IO;
+            sqlite3_finalize(ls);
+        }
+    }
+    free(parents);
+    return e;
+}
+
+enum err meta_version_commit(struct meta *m, const struct meta_new_version *nv,
+                             uint64_t *version_out)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    if (e == ERR_OK) {
+        int64_t artifact_id = 0;
+        int64_t before = sqlite3_last_insert_rowid(m->db);
+        e = meta_artifact_ensure(m, nv, &artifact_id);
+        int new_artifact = e == ERR_OK && sqlite3_last_insert_rowid(m->db) != before &&
+                           sqlite3_last_insert_rowid(m->db) == artifact_id;
+        if (e == ERR_OK)
+            e = meta_version_insert(m, nv, artifact_id, new_artifact, version_out);
+        if (e == ERR_OK)
+            e = meta_exec(m, "COMMIT");
+        if (e != ERR_OK)
+            meta_exec(m, "ROLLBACK");
+    }
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+#define META_VERSION_COLUMNS                                                                       \
+    "a.id, v.id, a.path, a.kind, a.sensitivity, v.sensitivity, v.version, v.sha256, v.size, "      \
+    "v.blob_id, v.wrapped_dek, v.kek_id, v.deleted, a.tags"
+
+static void meta_version_fill(sqlite3_stmt *st, struct meta_version *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->artifact_id = sqlite3_column_int64(st, 0);
+    v->version_id = sqlite3_column_int64(st, 1);
+    meta_copy_text(v->path, sizeof(v->path), st, 2);
+    meta_copy_text(v->kind, sizeof(v->kind), st, 3);
+    v->artifact_sensitivity = sqlite3_column_int(st, 4);
+    v->version_sensitivity =
+        sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 5);
+    v->version = (uint64_t)sqlite3_column_int64(st, 6);
+    meta_copy_text(v->sha256, sizeof(v->sha256), st, 7);
+    v->size = (uint64_t)sqlite3_column_int64(st, 8);
+    meta_copy_text(v->blob_id, sizeof(v->blob_id), st, 9);
+    int n = sqlite3_column_bytes(st, 10);
+    if (n > 0 && (size_t)n <= sizeof(v->wrapped_dek)) {
+        memcpy(v->wrapped_dek, sqlite3_column_blob(st, 10), (size_t)n);
+        v->wrapped_len = (size_t)n;
+    }
+    meta_copy_text(v->kek_id, sizeof(v->kek_id), st, 11);
+    v->deleted = sqlite3_column_int(st, 12);
+    v->tags = meta_column_json(st, 13);
+    if (v->tags == NULL)
+        v->tags = json_object();
+}
+
+enum err meta_version_get(struct meta *m, const struct artifact_ref *ref, struct meta_version *v)
+{
+    const char *sql;
+    switch (ref->kind) {
+    case REF_NUMBER:
+        sql = "SELECT " META_VERSION_COLUMNS " FROM versions v JOIN artifacts a ON "
+              "v.artifact_id=a.id WHERE a.path=? AND v.version=?";
+        break;
+    case REF_SHA256:
+        sql = "SELECT " META_VERSION_COLUMNS " FROM versions v JOIN artifacts a ON "
+              "v.artifact_id=a.id WHERE a.path=? AND v.sha256=? AND v.deleted=0 "
+              "ORDER BY v.version DESC LIMIT 1";
+        break;
+    default:
+        sql = "SELECT " META_VERSION_COLUMNS " FROM versions v JOIN artifacts a ON "
+              "v.artifact_id=a.id WHERE a.path=? AND v.deleted=0 ORDER BY v.version DESC LIMIT 1";
+        break;
+    }
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, sql);
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, ref->path.full, -1, SQLITE_STATIC);
+        if (ref->kind == REF_NUMBER)
+            sqlite3_bind_int64(st, 2, (int64_t)ref->version);
+        else if (ref->kind == REF_SHA256)
+            sqlite3_bind_text(st, 2, ref->sha256, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            meta_version_fill(st, v);
+            e = ERR_OK;
+        } else if (rc == SQLITE_DONE) {
+            e = ERR_NOT_FOUND;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+void meta_version_clear(struct meta_version *v)
+{
+    if (v == NULL)
+        return;
+    json_decref(v->tags);
+    memset(v, 0, sizeof(*v));
+}
+
+static json_t *meta_version_row_json(sqlite3_stmt *st)
+{
+    /* Columns: version, sha256, size, sensitivity, message, parents, created_by,
+     * created_at, deleted, deleted_at, deleted_by */
+    json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:I, s:b}", "version",
+                          (json_int_t)sqlite3_column_int64(st, 0), "sha256",
+                          (const char *)sqlite3_column_text(st, 1), "size",
+                          (json_int_t)sqlite3_column_int64(st, 2), "created_by",
+                          (const char *)sqlite3_column_text(st, 6), "created_at",
+                          (json_int_t)sqlite3_column_int64(st, 7), "deleted",
+                          sqlite3_column_int(st, 8));
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+        json_object_set_new(o, "sensitivity",
+                            json_string(meta_sensitivity_name(sqlite3_column_int(st, 3))));
+    if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+        json_object_set_new(o, "message", json_string((const char *)sqlite3_column_text(st, 4)));
+    json_t *parents = meta_column_json(st, 5);
+    json_object_set_new(o, "parents", parents != NULL ? parents : json_array());
+    if (sqlite3_column_int(st, 8)) {
+        json_object_set_new(o, "deleted_at", json_integer(sqlite3_column_int64(st, 9)));
+        if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+            json_object_set_new(o, "deleted_by",
+                                json_string((const char *)sqlite3_column_text(st, 10)));
+    }
+    return o;
+}
+
+#define META_VERSION_ROW_COLUMNS                                                                   \
+    "version, sha256, size, sensitivity, message, parents, created_by, created_at, deleted, "      \
+    "deleted_at, deleted_by"
+
+enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    json_t *o = NULL;
+    sqlite3_stmt *st = meta_prepare(m, "SELECT " META_VERSION_ROW_COLUMNS
+                                       " FROM versions WHERE id=?");
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, v->version_id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            o = meta_version_row_json(st);
+            e = ERR_OK;
+        } else {
+            e = ERR_NOT_FOUND;
+        }
+    }
+    sqlite3_finalize(st);
+    if (e == ERR_OK) {
+        int eff = v->version_sensitivity > v->artifact_sensitivity ? v->version_sensitivity
+                                                                   : v->artifact_sensitivity;
+        json_object_set_new(o, "path", json_string(v->path));
+        json_object_set_new(o, "kind", json_string(v->kind));
+        json_object_set_new(o, "artifact_sensitivity",
+                            json_string(meta_sensitivity_name(v->artifact_sensitivity)));
+        json_object_set_new(o, "effective_sensitivity", json_string(meta_sensitivity_name(eff)));
+        json_object_set(o, "tags", v->tags);
+        json_t *children = json_array();
+        char ref[REF_MAX + 1];
+        snprintf(ref, sizeof(ref), "%s@%llu", v->path, (unsigned long long)v->version);
+        st = meta_prepare(m, "SELECT a.path, v.version FROM lineage l JOIN versions v ON "
+                             "l.child=v.id JOIN artifacts a ON v.artifact_id=a.id "
+                             "WHERE l.parent_ref=? ORDER BY a.path, v.version");
+        if (st != NULL) {
+            sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                char child[REF_MAX + 1];
+                snprintf(child, sizeof(child), "%s@%lld", sqlite3_column_text(st, 0),
+                         (long long)sqlite3_column_int64(st, 1));
+                json_array_append_new(children, json_string(child));
+            }
+        }
+        sqlite3_finalize(st);
+        json_object_set_new(o, "children", children);
+        *out = o;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t **out)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    json_t *arr = json_array();
+    sqlite3_stmt *st = meta_prepare(m, "SELECT " META_VERSION_ROW_COLUMNS
+                                       " FROM versions WHERE artifact_id="
+                                       "(SELECT id FROM artifacts WHERE path=?) ORDER BY version");
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, p->full, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            json_array_append_new(arr, meta_version_row_json(st));
+        e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    if (e == ERR_OK && json_array_size(arr) == 0)
+        e = ERR_NOT_FOUND;
+    if (e != ERR_OK) {
+        json_decref(arr);
+        return e;
+    }
+    *out = arr;
+    return ERR_OK;
+}
+
+enum err meta_artifact_list(struct meta *m, const char *prefix, json_t **out)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    json_t *arr = json_array();
+    /* substr comparison instead of LIKE: prefixes may contain '_' and '%'-free
+     * characters only, but LIKE is case-insensitive for ASCII and paths are not. */
+    sqlite3_stmt *st = meta_prepare(
+        m, "SELECT a.path, a.kind, a.sensitivity, a.tags, "
+           "(SELECT MAX(version) FROM versions v WHERE v.artifact_id=a.id AND v.deleted=0), "
+           "(SELECT MAX(COALESCE(v.sensitivity, 0)) FROM versions v WHERE v.artifact_id=a.id "
+           "AND v.deleted=0) FROM artifacts a WHERE substr(a.path, 1, length(?1))=?1 "
+           "ORDER BY a.path");
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+                continue; /* every version tombstoned */
+            json_t *tags = meta_column_json(st, 3);
+            json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:o}", "path",
+                                  (const char *)sqlite3_column_text(st, 0), "kind",
+                                  (const char *)sqlite3_column_text(st, 1), "sensitivity",
+                                  meta_sensitivity_name(sqlite3_column_int(st, 2)), "latest",
+                                  (json_int_t)sqlite3_column_int64(st, 4), "sensitivity_level",
+                                  sqlite3_column_int(st, 2), "max_version_sensitivity_level",
+                                  sqlite3_column_int(st, 5), "tags",
+                                  tags != NULL ? tags : json_object());
+            json_array_append_new(arr, o);
+        }
+        e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    if (e != ERR_OK) {
+        json_decref(arr);
+        return e;
+    }
+    *out = arr;
+    return ERR_OK;
+}
+
+enum err meta_label(struct meta *m, const struct artifact_path *p, uint64_t version,
+                    int sensitivity, json_t *set_tags, json_t *untag)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    if (e != ERR_OK) {
+        pthread_mutex_unlock(&m->lock);
+        return e;
+    }
+    sqlite3_stmt *st = meta_prepare(m, "SELECT id, tags FROM artifacts WHERE path=?");
+    int64_t aid = 0;
+    json_t *tags = NULL;
+    e = ERR_IO;
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, p->full, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            aid = sqlite3_column_int64(st, 0);
+            tags = meta_column_json(st, 1);
+            e = ERR_OK;
+        } else if (rc == SQLITE_DONE) {
+            e = ERR_NOT_FOUND;
+        }
+    }
+    sqlite3_finalize(st);
+    if (e == ERR_OK && sensitivity >= 0) {
+        st = version > 0 ? meta_prepare(m, "UPDATE versions SET sensitivity=? WHERE "
+                                            "artifact_id=? AND version=?")
+                         : meta_prepare(m, "UPDATE artifacts SET sensitivity=? WHERE id=?");
+        e = ERR_IO;
+        if (st != NULL) {
+            sqlite3_bind_int(st, 1, sensitivity);
+            sqlite3_bind_int64(st, 2, aid);
+            if (version > 0)
+                sqlite3_bind_int64(st, 3, (int64_t)version);
+            if (sqlite3_step(st) == SQLITE_DONE)
+                e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+        }
+        sqlite3_finalize(st);
+    }
+    if (e == ERR_OK && (set_tags != NULL || untag != NULL)) {
+        if (tags == NULL)
+            tags = json_object();
+        if (set_tags != NULL)
+            json_object_update(tags, set_tags);
+        size_t i;
+        json_t *k;
+        if (untag != NULL) {
+            json_array_foreach(untag, i, k) json_object_del(tags, json_string_value(k));
+        }
+        char *text = meta_json_text(tags, "{}");
+        st = meta_prepare(m, "UPDATE artifacts SET tags=? WHERE id=?");
+        e = ERR_IO;
+        if (st != NULL) {
+            sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, aid);
+            e = sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
+        }
+        sqlite3_finalize(st);
+        free(text);
+    }
+    json_decref(tags);
+    if (e == ERR_OK)
+        e = meta_exec(m, "COMMIT");
+    if (e != ERR_OK)
+        meta_exec(m, "ROLLBACK");
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+enum err meta_version_tombstone(struct meta *m, int64_t version_id, const char *by)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, "UPDATE versions SET deleted=1, deleted_at=?, deleted_by=? "
+                                       "WHERE id=? AND deleted=0");
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, meta_now());
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, version_id);
+        if (sqlite3_step(st) == SQLITE_DONE)
+            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
+
+enum err meta_blob_ids(struct meta *m, void (*fn)(const char *blob_id, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(m, "SELECT blob_id FROM versions");
+    if (st != NULL) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            fn((const char *)sqlite3_column_text(st, 0), ctx);
+        e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return e;
+}
