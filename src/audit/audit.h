@@ -80,6 +80,18 @@ void audit_log_close(struct audit_log *log);
 /* Number of durable events. */
 uint64_t audit_log_size(struct audit_log *log);
 
+/* Counters for monitoring. */
+struct audit_stats {
+    uint64_t events;   /* durable events */
+    uint64_t flushes;  /* write + fdatasync batches since open (group commit: <= appends) */
+    uint64_t heads;    /* heads signed since open */
+    uint64_t last_head_size;
+    int failed;        /* 1 once the log has failed closed */
+};
+
+/* Fills st with a consistent snapshot of the counters. */
+void audit_log_stats(struct audit_log *log, struct audit_stats *st);
+
 /* Copies event `index` into a new NUL-terminated buffer (*json_out, caller
  * frees with free). ERR_NOT_FOUND if index >= size, ERR_IO on read errors. */
 enum err audit_log_read(struct audit_log *log, uint64_t index, char **json_out, size_t *len_out);

@@ -58,6 +58,7 @@ struct audit_log {
     struct buffer inflight; /* being written by the leader (empty otherwise) */
     int flushing;
     int failed;
+    uint64_t n_flushes, n_heads;
     struct audit_sth last;
     int have_head;
 
@@ -195,6 +196,7 @@ static enum err sign_head_locked(struct audit_log *log)
     }
     log->last = s;
     log->have_head = 1;
+    log->n_heads++;
     return ERR_OK;
 }
 
@@ -265,6 +267,7 @@ static void flush_locked(struct audit_log *log)
     }
     if (ok) {
         log->file_end += pos;
+        log->n_flushes++;
     } else {
         log->failed = 1;
         log_error("audit: cannot write %s/events.log: %s; failing closed", log->dir,
@@ -681,6 +684,17 @@ uint64_t audit_log_size(struct audit_log *log)
     uint64_t n = log->tree.size;
     pthread_mutex_unlock(&log->mu);
     return n;
+}
+
+void audit_log_stats(struct audit_log *log, struct audit_stats *st)
+{
+    pthread_mutex_lock(&log->mu);
+    st->events = log->tree.size;
+    st->flushes = log->n_flushes;
+    st->heads = log->n_heads;
+    st->last_head_size = log->have_head ? log->last.tree_size : 0;
+    st->failed = log->failed;
+    pthread_mutex_unlock(&log->mu);
 }
 
 /* ---- reading ------------------------------------------------------------- */

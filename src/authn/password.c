@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "util/secure.h"
@@ -42,6 +43,30 @@ static uint32_t password_memory_kib(void)
     return (uint32_t)v;
 }
 
+/* At most PASSWORD_CONCURRENCY Argon2 computations run at once, so a burst
+ * of logins cannot push the server's memory past a known bound. */
+#define PASSWORD_CONCURRENCY 2
+static pthread_mutex_t password_gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t password_gate_cond = PTHREAD_COND_INITIALIZER;
+static int password_gate_busy;
+
+static void password_gate_enter(void)
+{
+    pthread_mutex_lock(&password_gate_lock);
+    while (password_gate_busy >= PASSWORD_CONCURRENCY)
+        pthread_cond_wait(&password_gate_cond, &password_gate_lock);
+    password_gate_busy++;
+    pthread_mutex_unlock(&password_gate_lock);
+}
+
+static void password_gate_leave(void)
+{
+    pthread_mutex_lock(&password_gate_lock);
+    password_gate_busy--;
+    pthread_cond_signal(&password_gate_cond);
+    pthread_mutex_unlock(&password_gate_lock);
+}
+
 enum err password_hash(const char *password, char **encoded_out)
 {
     if (encoded_out == NULL)
@@ -67,9 +92,11 @@ enum err password_hash(const char *password, char **encoded_out)
         secure_wipe(salt, sizeof salt);
         return ERR_INTERNAL;
     }
+    password_gate_enter();
     int rc =
         argon2id_hash_encoded(PASSWORD_ARGON2_T_COST, m_cost, PASSWORD_ARGON2_PARALLELISM, password,
                               pwd_len, salt, sizeof salt, PASSWORD_HASH_LEN, encoded, enc_len);
+    password_gate_leave();
     secure_wipe(salt, sizeof salt);
     if (rc != ARGON2_OK) {
         free(encoded);
@@ -164,7 +191,10 @@ static int password_verify_encoded(const char *encoded, const char *password, si
 {
     if (password_check_encoding(encoded) != 0)
         return 0;
-    return argon2id_verify(encoded, password, pwd_len) == ARGON2_OK;
+    password_gate_enter();
+    int rc = argon2id_verify(encoded, password, pwd_len);
+    password_gate_leave();
+    return rc == ARGON2_OK;
 }
 
 void password_verify_dummy(const char *password)

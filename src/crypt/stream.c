@@ -442,7 +442,10 @@ enum err stream_decrypt_fd(int in_fd, const uint8_t key[32], const uint8_t *iden
                                     (uint64_t)st.st_size);
     if (rc != ERR_OK)
         return rc;
-    const size_t cap = (size_t)r->segment_size + STREAM_TAG_LEN;
+    /* No sealed segment is larger than the file body, so small files need small buffers. */
+    size_t cap = (size_t)r->segment_size + STREAM_TAG_LEN;
+    if ((uint64_t)st.st_size - STREAM_HEADER_LEN < cap)
+        cap = (size_t)st.st_size - STREAM_HEADER_LEN;
     uint8_t *buf = malloc(cap);
     if (buf == NULL) {
         rc = ERR_INTERNAL;

@@ -1,0 +1,153 @@
+/*
+ * Event schema v1: every field present and typed, hostile strings made safe,
+ * one line whatever the input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "audit/audit.h"
+#include "audit/event.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *encode(const struct audit_event *ev)
+{
+    char *s = NULL;
+    size_t len = 0;
+    assert_int_equal(audit_event_encode(ev, &s, &len), ERR_OK);
+    assert_int_equal(strlen(s), len);
+    assert_null(memchr(s, '\n', len));
+    json_error_t e;
+    json_t *j = json_loadb(s, len, 0, &e);
+    assert_non_null(j);
+    free(s);
+    return j;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    assert_true(json_is_string(v));
+    return json_string_value(v);
+}
+
+static void test_full_event(void **state)
+{
+    (void)state;
+    const char *stmts[] = {"data-scientist/Download", "guardrail/RestrictedNeedsMfa"};
+    json_t *detail = json_pack("{s:s}", "share_id", "abc");
+    struct audit_event ev = {.time = "2024-05-01T12:00:00.123Z",
+                             .request_id = "req-1",
+                             .principal = "user:alice",
+                             .auth_method = "password",
+                             .mfa = 1,
+                             .source_ip = "10.0.0.7",
+                             .user_agent = "coffer-cli/1.0",
+                             .action = "artifact:Download",
+                             .resource = "fraud/prod/model@3",
+                             .allow = 0,
+                             .reason = "explicit deny",
+                             .statements = stmts,
+                             .n_statements = 2,
+                             .status = 403,
+                             .bytes = 0,
+                             .sha256 = "ab12",
+                             .detail = detail};
+    json_t *j = encode(&ev);
+    assert_int_equal(json_integer_value(json_object_get(j, "v")), 1);
+    assert_string_equal(str(j, "time"), "2024-05-01T12:00:00.123Z");
+    assert_string_equal(str(j, "request_id"), "req-1");
+    assert_string_equal(str(j, "principal"), "user:alice");
+    assert_string_equal(str(j, "auth_method"), "password");
+    assert_true(json_is_true(json_object_get(j, "mfa")));
+    assert_string_equal(str(j, "source_ip"), "10.0.0.7");
+    assert_string_equal(str(j, "user_agent"), "coffer-cli/1.0");
+    assert_string_equal(str(j, "action"), "artifact:Download");
+    assert_string_equal(str(j, "resource"), "fraud/prod/model@3");
+    assert_string_equal(str(j, "decision"), "deny");
+    assert_string_equal(str(j, "reason"), "explicit deny");
+    json_t *st = json_object_get(j, "statements");
+    assert_int_equal(json_array_size(st), 2);
+    assert_string_equal(json_string_value(json_array_get(st, 1)), "guardrail/RestrictedNeedsMfa");
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), 403);
+    assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 0);
+    assert_string_equal(str(j, "sha256"), "ab12");
+    assert_string_equal(str(json_object_get(j, "detail"), "share_id"), "abc");
+    json_decref(j);
+    /* detail is borrowed: still ours. */
+    assert_int_equal(detail->refcount, 1);
+    json_decref(detail);
+}
+
+static void test_minimal_event(void **state)
+{
+    (void)state;
+    struct audit_event ev = {.action = "artifact:List", .allow = 1, .status = 200, .bytes = 12};
+    json_t *j = encode(&ev);
+    assert_string_equal(str(j, "decision"), "allow");
+    assert_true(json_is_null(json_object_get(j, "principal")));
+    assert_true(json_is_null(json_object_get(j, "source_ip")));
+    assert_null(json_object_get(j, "sha256"));
+    assert_null(json_object_get(j, "detail"));
+    assert_int_equal(json_array_size(json_object_get(j, "statements")), 0);
+    /* The time is now, RFC 3339 UTC with milliseconds. */
+    const char *t = str(j, "time");
+    assert_int_equal(strlen(t), 24);
+    assert_int_equal(t[10], 'T');
+    assert_int_equal(t[19], '.');
+    assert_int_equal(t[23], 'Z');
+    json_decref(j);
+}
+
+static void test_hostile_strings(void **state)
+{
+    (void)state;
+    char *longua = malloc(5000);
+    assert_non_null(longua);
+    memset(longua, 'x', 4999);
+    longua[4999] = 0;
+    struct audit_event ev = {.action = "artifact:Read",
+                             .user_agent = longua,
+                             .principal = "user:\xff\xfe\xc3(bad",
+                             .resource = "a\nb\r\"c\\",
+                             .reason = "caf\xc3\xa9"};
+    json_t *j = encode(&ev);
+    const char *ua = str(j, "user_agent");
+    assert_int_equal(strlen(ua), AUDIT_FIELD_MAX + 3);
+    assert_string_equal(ua + AUDIT_FIELD_MAX, "...");
+    assert_string_equal(str(j, "principal"), "user:??" "?(bad");
+    assert_string_equal(str(j, "resource"), "a\nb\r\"c\\");
+    assert_string_equal(str(j, "reason"), "caf\xc3\xa9");
+    json_decref(j);
+    free(longua);
+}
+
+static void test_invalid(void **state)
+{
+    (void)state;
+    char *s = NULL;
+    size_t len = 0;
+    struct audit_event ev = {.principal = "user:a"};
+    assert_int_equal(audit_event_encode(&ev, &s, &len), ERR_INVALID);
+    json_t *arr = json_array();
+    struct audit_event ev2 = {.action = "x", .detail = arr};
+    assert_int_equal(audit_event_encode(&ev2, &s, &len), ERR_INVALID);
+    json_decref(arr);
+    assert_null(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_event),
+        cmocka_unit_test(test_minimal_event),
+        cmocka_unit_test(test_hostile_strings),
+        cmocka_unit_test(test_invalid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
