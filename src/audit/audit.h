@@ -82,11 +82,11 @@ uint64_t audit_log_size(struct audit_log *log);
 
 /* Counters for monitoring. */
 struct audit_stats {
-    uint64_t events;   /* durable events */
-    uint64_t flushes;  /* write + fdatasync batches since open (group commit: <= appends) */
-    uint64_t heads;    /* heads signed since open */
+    uint64_t events;  /* durable events */
+    uint64_t flushes; /* write + fdatasync batches since open (group commit: <= appends) */
+    uint64_t heads;   /* heads signed since open */
     uint64_t last_head_size;
-    int failed;        /* 1 once the log has failed closed */
+    int failed; /* 1 once the log has failed closed */
 };
 
 /* Fills st with a consistent snapshot of the counters. */
@@ -145,11 +145,11 @@ enum err audit_export_head(struct audit_log *log, char **json_out);
 
 /* What the verifier found. */
 struct audit_verify_report {
-    uint64_t events;          /* well-formed event records read */
-    uint64_t heads;           /* signed heads whose signature and root were checked */
-    uint64_t last_head_size;  /* tree_size of the last head in heads.log (0 if none) */
-    int trusted_checked;      /* 1 if a trusted head was given and matched */
-    int ok;                   /* 1 if no problem was found */
+    uint64_t events;         /* well-formed event records read */
+    uint64_t heads;          /* signed heads whose signature and root were checked */
+    uint64_t last_head_size; /* tree_size of the last head in heads.log (0 if none) */
+    int trusted_checked;     /* 1 if a trusted head was given and matched */
+    int ok;                  /* 1 if no problem was found */
     /* On failure: the events where the problem lies, [bad_event_first,
      * bad_event_last] (a changed event can only be located between the last
      * good head and the first bad one), -1 if not about events; bad_head is
@@ -157,7 +157,7 @@ struct audit_verify_report {
     int64_t bad_event_first;
     int64_t bad_event_last;
     int64_t bad_head;
-    char reason[256];         /* one line, empty if ok */
+    char reason[256]; /* one line, empty if ok */
 };
 
 /*

@@ -28,23 +28,23 @@
 struct json_t;
 
 struct audit_event {
-    const char *time;         /* RFC 3339 UTC with milliseconds; NULL: now */
+    const char *time; /* RFC 3339 UTC with milliseconds; NULL: now */
     const char *request_id;
-    const char *principal;    /* "user:alice", "service:ci", "link:ID", "system:coffer" */
-    const char *auth_method;  /* password|token|oidc|sigv4|link|none */
+    const char *principal;   /* "user:alice", "service:ci", "link:ID", "system:coffer" */
+    const char *auth_method; /* password|token|oidc|sigv4|link|none */
     int mfa;
     const char *source_ip;
     const char *user_agent;
-    const char *action;       /* required, e.g. "artifact:Download", "log.segment" */
-    const char *resource;     /* e.g. "fraud/prod/model@3" */
-    int allow;                /* decision: nonzero allow, 0 deny */
-    const char *reason;       /* why: deciding rule, error message */
+    const char *action;            /* required, e.g. "artifact:Download", "log.segment" */
+    const char *resource;          /* e.g. "fraud/prod/model@3" */
+    int allow;                     /* decision: nonzero allow, 0 deny */
+    const char *reason;            /* why: deciding rule, error message */
     const char *const *statements; /* deciding statements, "policy/Sid" */
     size_t n_statements;
-    int status;               /* HTTP status of the response, 0 if none */
-    int64_t bytes;            /* content bytes transferred */
-    const char *sha256;       /* hex content hash, NULL to omit */
-    struct json_t *detail;    /* an object, borrowed (not freed), NULL to omit */
+    int status;            /* HTTP status of the response, 0 if none */
+    int64_t bytes;         /* content bytes transferred */
+    const char *sha256;    /* hex content hash, NULL to omit */
+    struct json_t *detail; /* an object, borrowed (not freed), NULL to omit */
 };
 
 /* Encodes ev as one compact JSON line (no trailing newline). *json_out is a

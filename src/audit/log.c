@@ -53,7 +53,7 @@ struct audit_log {
     struct merkle_tree tree; /* durable events only */
     uint64_t *offsets;       /* offsets[i]: file offset of record i */
     size_t offsets_cap;
-    uint64_t file_end; /* end of the durable records */
+    uint64_t file_end;      /* end of the durable records */
     struct buffer pending;  /* queued, not yet written */
     struct buffer inflight; /* being written by the leader (empty otherwise) */
     int flushing;
@@ -277,8 +277,7 @@ static void flush_locked(struct audit_log *log)
     log->inflight.n = 0;
     log->flushing = 0;
     if (ok && log->opt.sign_every_events > 0 &&
-        log->tree.size - (log->have_head ? log->last.tree_size : 0) >=
-            log->opt.sign_every_events)
+        log->tree.size - (log->have_head ? log->last.tree_size : 0) >= log->opt.sign_every_events)
         (void)sign_head_locked(log);
     pthread_cond_broadcast(&log->flushed);
 }
@@ -330,6 +329,17 @@ enum err audit_log_append(struct audit_log *log, const char *event_json, size_t 
 
 /* ---- open ----------------------------------------------------------------- */
 
+/* Makes the creation of files in dir durable. */
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
 static enum err open_files(struct audit_log *log)
 {
     char p[PATH_CAP], h[PATH_CAP];
@@ -342,7 +352,7 @@ static enum err open_files(struct audit_log *log)
         return errno == EWOULDBLOCK ? ERR_CONFLICT : ERR_IO;
     log->rfd = open(p, O_RDONLY | O_CLOEXEC);
     log->hfd = open(h, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log->rfd < 0 || log->hfd < 0)
+    if (log->rfd < 0 || log->hfd < 0 || fsync_dir(log->dir) != 0)
         return ERR_IO;
     return ERR_OK;
 }
@@ -553,9 +563,9 @@ static enum err start_segment(struct audit_log *log, struct open_state *st)
             return rc;
     }
     log_error("audit: %s: %s; starting a new segment", log->dir, st->problem);
-    json_t *detail = json_pack("{s:I,s:I,s:s,s:s}", "events", (json_int_t)old_events,
-                               "last_head_size", (json_int_t)old_head, "recomputed_root",
-                               root_hex, "archived", archived);
+    json_t *detail =
+        json_pack("{s:I,s:I,s:s,s:s}", "events", (json_int_t)old_events, "last_head_size",
+                  (json_int_t)old_head, "recomputed_root", root_hex, "archived", archived);
     if (detail == NULL)
         return ERR_INTERNAL;
     enum err rc = append_system_event(log, "log.segment", st->problem, detail);
@@ -864,11 +874,9 @@ enum err audit_log_inclusion_proof(struct audit_log *log, uint64_t index, char *
     char lh[2 * MERKLE_HASH_LEN + 1];
     hex_encode(leaf, MERKLE_HASH_LEN, lh);
     json_t *o = json_object();
-    int bad = o == NULL ||
-              json_object_set_new(o, "format", json_string("coffer-inclusion-v1")) ||
+    int bad = o == NULL || json_object_set_new(o, "format", json_string("coffer-inclusion-v1")) ||
               json_object_set_new(o, "index", json_integer((json_int_t)index)) ||
-              json_object_set_new(o, "leaf_hash", json_string(lh)) ||
-              add_head_fields(o, log, &s) ||
+              json_object_set_new(o, "leaf_hash", json_string(lh)) || add_head_fields(o, log, &s) ||
               json_object_set_new(o, "path", path_json(path, n));
     return dump_json(o, bad, json_out);
 }
@@ -892,11 +900,9 @@ enum err audit_log_consistency_proof(struct audit_log *log, uint64_t old_size, c
     char oh[2 * MERKLE_HASH_LEN + 1];
     hex_encode(old_root, MERKLE_HASH_LEN, oh);
     json_t *o = json_object();
-    int bad = o == NULL ||
-              json_object_set_new(o, "format", json_string("coffer-consistency-v1")) ||
+    int bad = o == NULL || json_object_set_new(o, "format", json_string("coffer-consistency-v1")) ||
               json_object_set_new(o, "old_size", json_integer((json_int_t)old_size)) ||
-              json_object_set_new(o, "old_root", json_string(oh)) ||
-              add_head_fields(o, log, &s) ||
+              json_object_set_new(o, "old_root", json_string(oh)) || add_head_fields(o, log, &s) ||
               json_object_set_new(o, "path", path_json(path, n));
     return dump_json(o, bad, json_out);
 }

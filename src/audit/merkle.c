@@ -32,8 +32,7 @@ static void hash3(struct merkle_hasher *h, uint8_t prefix, const void *a, size_t
                   const void *b, size_t blen, merkle_hash out)
 {
     unsigned int outlen = 0;
-    if (EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1 ||
-        EVP_DigestUpdate(h->ctx, &prefix, 1) != 1 ||
+    if (EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1 || EVP_DigestUpdate(h->ctx, &prefix, 1) != 1 ||
         (alen > 0 && EVP_DigestUpdate(h->ctx, a, alen) != 1) ||
         (blen > 0 && EVP_DigestUpdate(h->ctx, b, blen) != 1) ||
         EVP_DigestFinal_ex(h->ctx, out, &outlen) != 1 || outlen != MERKLE_HASH_LEN)
@@ -56,10 +55,10 @@ void merkle_node_hash(struct merkle_hasher *h, const merkle_hash left, const mer
 
 void merkle_empty_root(merkle_hash out)
 {
-    static const uint8_t empty[MERKLE_HASH_LEN] = {
-        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
-        0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
-        0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    static const uint8_t empty[MERKLE_HASH_LEN] = {0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14,
+                                                   0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+                                                   0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c,
+                                                   0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
     memcpy(out, empty, MERKLE_HASH_LEN);
 }
 
@@ -210,8 +209,8 @@ static void subproof_rec(const struct merkle_tree *t, struct merkle_hasher *h, u
     }
 }
 
-int merkle_tree_consistency(const struct merkle_tree *t, struct merkle_hasher *h,
-                            uint64_t old_size, uint64_t size, merkle_hash *path, size_t *n)
+int merkle_tree_consistency(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t old_size,
+                            uint64_t size, merkle_hash *path, size_t *n)
 {
     *n = 0;
     if (size > t->size || old_size > size)

@@ -89,8 +89,8 @@ int merkle_tree_inclusion(const struct merkle_tree *t, struct merkle_hasher *h, 
  * leaves, RFC 9162 2.1.4.1 (empty when old_size is 0 or equal to size).
  * Returns 0, or -1 if old_size > size or size > t->size.
  */
-int merkle_tree_consistency(const struct merkle_tree *t, struct merkle_hasher *h,
-                            uint64_t old_size, uint64_t size, merkle_hash *path, size_t *n);
+int merkle_tree_consistency(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t old_size,
+                            uint64_t size, merkle_hash *path, size_t *n);
 
 /* Verifies an inclusion proof, RFC 9162 2.1.3.2. Returns 1 if valid, 0 if not. */
 int merkle_verify_inclusion(struct merkle_hasher *h, const merkle_hash leaf, uint64_t index,

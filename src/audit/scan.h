@@ -29,11 +29,11 @@ typedef int (*audit_record_fn)(void *ctx, uint64_t index, uint64_t offset, const
                                size_t len);
 
 struct audit_scan_result {
-    uint64_t records;   /* complete records passed to the callback */
-    uint64_t good_end;  /* offset just past the last complete record */
-    int torn;           /* the source ends inside a record (or its length prefix) */
-    int bad_length;     /* a length prefix is 0 or larger than AUDIT_EVENT_MAX */
-    int stopped;        /* the callback asked to stop */
+    uint64_t records;  /* complete records passed to the callback */
+    uint64_t good_end; /* offset just past the last complete record */
+    int torn;          /* the source ends inside a record (or its length prefix) */
+    int bad_length;    /* a length prefix is 0 or larger than AUDIT_EVENT_MAX */
+    int stopped;       /* the callback asked to stop */
 };
 
 /* Streams records from src, numbering them from first_index. Returns ERR_OK

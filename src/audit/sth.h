@@ -50,7 +50,7 @@ int audit_sth_verify(struct evp_pkey_st *pub, const struct audit_sth *s)
  * Returns the length, or -1 if cap is too small. */
 int audit_sth_format(const struct audit_sth *s, char *out, size_t cap);
 
-/* Parses one STH JSON object (exactly the four fields, typed, hex of the right
+/* Parses one STH JSON object of at most 64 KiB (the four fields, typed, hex of the right
  * lengths). Extra fields are allowed (exported heads carry more).
  * Returns ERR_OK or ERR_INVALID. */
 enum err audit_sth_parse(const char *json, size_t len, struct audit_sth *out);

@@ -29,8 +29,8 @@ struct verifier {
     EVP_PKEY *pub;
     uint8_t pub_raw[AUDIT_PUBKEY_LEN];
     struct audit_sth *heads;
-    size_t nheads, next;      /* next head to check */
-    uint64_t good_size;       /* size of the last head that verified */
+    size_t nheads, next; /* next head to check */
+    uint64_t good_size;  /* size of the last head that verified */
     struct audit_sth trusted;
     int have_trusted, trusted_done;
     int failed;
@@ -66,8 +66,8 @@ static void fail_head(struct verifier *v, size_t h, const char *what)
         fail(v, first, last, (int64_t)h, "head %zu (tree_size %llu): %s; events %lld..%lld", h,
              (unsigned long long)size, what, (long long)first, (long long)last);
     else
-        fail(v, -1, -1, (int64_t)h, "head %zu (tree_size %llu): %s", h,
-             (unsigned long long)size, what);
+        fail(v, -1, -1, (int64_t)h, "head %zu (tree_size %llu): %s", h, (unsigned long long)size,
+             what);
 }
 
 /* Checks every head and the trusted head at the current tree size. */
@@ -87,8 +87,9 @@ static void checkpoint(struct verifier *v)
             have_root = 1;
         }
         if (!secure_equal(root, v->heads[h].root, MERKLE_HASH_LEN)) {
-            fail_head(v, h, "root differs from the recomputed root: events were changed, "
-                            "removed, inserted or reordered");
+            fail_head(v, h,
+                      "root differs from the recomputed root: events were changed, "
+                      "removed, inserted or reordered");
             return;
         }
         v->good_size = count;
@@ -153,8 +154,10 @@ static enum err parse_heads(struct verifier *v, const uint8_t *buf, size_t len)
             break;
         }
         if (h > 0 && v->heads[h].tree_size < v->heads[h - 1].tree_size) {
-            fail(v, -1, -1, (int64_t)h, "head %zu: tree_size %llu is smaller than the previous "
-                 "head's %llu", h, (unsigned long long)v->heads[h].tree_size,
+            fail(v, -1, -1, (int64_t)h,
+                 "head %zu: tree_size %llu is smaller than the previous "
+                 "head's %llu",
+                 h, (unsigned long long)v->heads[h].tree_size,
                  (unsigned long long)v->heads[h - 1].tree_size);
             break;
         }
@@ -177,14 +180,15 @@ static void load_trusted(struct verifier *v, const char *json)
     json_t *o = json_loads(json, 0, NULL);
     json_t *pk = json_object_get(o, "public_key");
     uint8_t raw[AUDIT_PUBKEY_LEN];
-    int key_differs = json_is_string(pk) &&
-                      (hex_decode(json_string_value(pk), json_string_length(pk), raw,
-                                  sizeof(raw)) != 0 ||
-                       !secure_equal(raw, v->pub_raw, sizeof(raw)));
+    int key_differs =
+        json_is_string(pk) &&
+        (hex_decode(json_string_value(pk), json_string_length(pk), raw, sizeof(raw)) != 0 ||
+         !secure_equal(raw, v->pub_raw, sizeof(raw)));
     json_decref(o);
     if (key_differs)
-        fail(v, -1, -1, -1, "signing.pub is not the key that signed the trusted head: the key "
-                            "was replaced");
+        fail(v, -1, -1, -1,
+             "signing.pub is not the key that signed the trusted head: the key "
+             "was replaced");
     else if (!audit_sth_verify(v->pub, &v->trusted))
         fail(v, -1, -1, -1, "the trusted head's signature does not verify with signing.pub");
     else
@@ -231,11 +235,10 @@ static enum err verify_core(struct audit_src *events, const uint8_t *heads, size
     if (!v.failed)
         checkpoint(&v);
     if (!v.failed && v.next < v.nheads)
-        fail(&v, (int64_t)res.records, (int64_t)v.heads[v.nheads - 1].tree_size - 1,
-             (int64_t)v.next,
-             "events.log has %llu events but head %zu covers %llu: events were removed",
-             (unsigned long long)res.records, v.next,
-             (unsigned long long)v.heads[v.next].tree_size);
+        fail(
+            &v, (int64_t)res.records, (int64_t)v.heads[v.nheads - 1].tree_size - 1, (int64_t)v.next,
+            "events.log has %llu events but head %zu covers %llu: events were removed",
+            (unsigned long long)res.records, v.next, (unsigned long long)v.heads[v.next].tree_size);
     if (!v.failed && v.have_trusted && !v.trusted_done)
         fail(&v, (int64_t)res.records, (int64_t)v.trusted.tree_size - 1, -1,
              "events.log has %llu events but the trusted head covers %llu: events were removed",
@@ -254,7 +257,8 @@ enum err audit_verify_buffers(const uint8_t *events, size_t events_len, const ui
 {
     report_init(rep);
     static const uint8_t none[1] = {0};
-    struct audit_src src = {.fd = -1, .mem = events ? events : none, .mem_len = events_len};
+    struct audit_src src = {
+        .fd = -1, .mem = events ? events : none, .mem_len = events ? events_len : 0};
     return verify_core(&src, heads ? heads : none, heads ? heads_len : 0, pubkey_raw,
                        trusted_head_json, rep);
 }
@@ -364,9 +368,8 @@ static void say(char *reason, size_t cap, const char *msg)
 static int get_hash(json_t *o, const char *key, merkle_hash out)
 {
     json_t *v = json_object_get(o, key);
-    return json_is_string(v) &&
-                   hex_decode(json_string_value(v), json_string_length(v), out,
-                              MERKLE_HASH_LEN) == 0
+    return json_is_string(v) && hex_decode(json_string_value(v), json_string_length(v), out,
+                                           MERKLE_HASH_LEN) == 0
                ? 0
                : -1;
 }
@@ -435,8 +438,7 @@ static enum err check_consistency(json_t *o, struct merkle_hasher *hs, EVP_PKEY 
     }
     if (chk != NULL && chk->trusted_head_json != NULL) {
         struct audit_sth t;
-        if (audit_sth_parse(chk->trusted_head_json, strlen(chk->trusted_head_json), &t) !=
-            ERR_OK) {
+        if (audit_sth_parse(chk->trusted_head_json, strlen(chk->trusted_head_json), &t) != ERR_OK) {
             say(reason, cap, "malformed trusted head");
             return ERR_INVALID;
         }

@@ -34,8 +34,8 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     char ev[128];
     for (int i = 0; i < PER_THREAD; i++) {
-        int len = snprintf(ev, sizeof(ev), "{\"v\":1,\"action\":\"t\",\"thread\":%d,\"i\":%d}",
-                           w->id, i);
+        int len =
+            snprintf(ev, sizeof(ev), "{\"v\":1,\"action\":\"t\",\"thread\":%d,\"i\":%d}", w->id, i);
         if (audit_log_append(w->log, ev, (size_t)len, &w->idx[i]) != ERR_OK)
             w->errors++;
         if (i == PER_THREAD / 2 && w->id == 0 && audit_log_sign_head(w->log) != ERR_OK)

@@ -120,7 +120,8 @@ static void test_hostile_strings(void **state)
     const char *ua = str(j, "user_agent");
     assert_int_equal(strlen(ua), AUDIT_FIELD_MAX + 3);
     assert_string_equal(ua + AUDIT_FIELD_MAX, "...");
-    assert_string_equal(str(j, "principal"), "user:??" "?(bad");
+    assert_string_equal(str(j, "principal"), "user:??"
+                                             "?(bad");
     assert_string_equal(str(j, "resource"), "a\nb\r\"c\\");
     assert_string_equal(str(j, "reason"), "caf\xc3\xa9");
     json_decref(j);

@@ -96,8 +96,8 @@ static void spit(const char *path, const void *data, size_t len)
 
 static int event_of(char *buf, size_t cap, int i)
 {
-    return snprintf(buf, cap, "{\"v\":1,\"action\":\"artifact:Read\",\"resource\":\"p/dev/m\",\"n\":%d}",
-                    i);
+    return snprintf(buf, cap,
+                    "{\"v\":1,\"action\":\"artifact:Read\",\"resource\":\"p/dev/m\",\"n\":%d}", i);
 }
 
 static void append_n(struct audit_log *log, int from, int n)
@@ -289,7 +289,7 @@ static void test_invalid_events(void **state)
     struct fixture *f = *state;
     struct audit_log *log = NULL;
     assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
-    const char *bad[] = {"", "not json", "[1,2]", "{\"a\":1}\n", "{\"a\":\n1}", "{\"a\":1} x",
+    const char *bad[] = {"",       "not json", "[1,2]", "{\"a\":1}\n", "{\"a\":\n1}", "{\"a\":1} x",
                          "\"str\""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(audit_log_append(log, bad[i], strlen(bad[i]), NULL), ERR_INVALID);
