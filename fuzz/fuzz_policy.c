@@ -20,8 +20,7 @@ static void fuzz_decide(const struct authz_snapshot *s)
     static const struct authz_kv rtags[] = {{"owner", "alice"}, {"pii", "true"}};
     static const char *const actions[] = {"artifact:Download", "artifact:Write", "admin:Users",
                                           "artifact:List"};
-    static const char *const resources[] = {"fraud/prod/model@3", "home/alice/x", "*",
-                                            "fraud"};
+    static const char *const resources[] = {"fraud/prod/model@3", "home/alice/x", "*", "fraud"};
     struct authz_request r;
     memset(&r, 0, sizeof(r));
     r.principal_name = "alice";

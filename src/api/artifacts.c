@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/gate.h"
+#include "api/record.h"
 #include "blob/blob.h"
 #include "crypt/envelope.h"
 #include "crypt/stream.h"
@@ -300,7 +301,17 @@ enum err api_push_finish(struct request *r)
             return http_fail(r, e, "%s exists with another kind", ps->path.full);
         return http_fail(r, ERR_IO, "recording the version failed");
     }
-    r->bytes_out = 0;
+    char ref[REF_MAX + 1];
+    snprintf(ref, sizeof(ref), "%s@%llu", ps->path.full, (unsigned long long)version);
+    struct record rec = {.action = "artifact:Write",
+                         .resource = ref,
+                         .allow = 1,
+                         .reason = "version committed",
+                         .status = 201,
+                         .bytes = (int64_t)ps->size,
+                         .sha256 = hex};
+    if (api_record(r, &rec) != ERR_OK)
+        return ERR_UNAVAILABLE;
     r->status = 201;
     r->json = json_pack("{s:s, s:I, s:s, s:I}", "path", ps->path.full, "version",
                         (json_int_t)version, "sha256", hex, "size", (json_int_t)ps->size);
@@ -334,8 +345,17 @@ static enum err api_resolve(struct request *r, const char *action, struct artifa
     if (ref_parse(r->param, NULL, ref, why, sizeof(why)) != ERR_OK)
         return http_fail(r, ERR_INVALID, "invalid reference: %s", why);
     enum err e = meta_version_get(r->app->meta, ref, v);
-    if (e == ERR_NOT_FOUND)
+    if (e == ERR_NOT_FOUND) {
+        /* Probes for paths that do not exist are recorded too. */
+        struct record rec = {.action = action,
+                             .resource = r->param,
+                             .allow = 0,
+                             .reason = "not found",
+                             .status = 404};
+        if (api_record(r, &rec) != ERR_OK)
+            return ERR_UNAVAILABLE;
         return http_fail(r, ERR_NOT_FOUND, "%s not found (or not visible to you)", r->param);
+    }
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
     struct gate_resource res;
@@ -490,10 +510,20 @@ enum err api_pull(struct request *r)
     snprintf(num, sizeof(num), "%llu", (unsigned long long)v.version);
     MHD_add_response_header(r->response, "X-Coffer-Version", num);
     MHD_add_response_header(r->response, "X-Coffer-Path", v.path);
+    char served[REF_MAX + 1];
+    snprintf(served, sizeof(served), "%s@%llu", v.path, (unsigned long long)v.version);
+    struct record rec = {.action = "artifact:Download",
+                         .resource = served,
+                         .allow = 1,
+                         .reason = "content served",
+                         .status = 200,
+                         .bytes = (int64_t)v.size,
+                         .sha256 = v.sha256};
     r->status = 200;
     r->bytes_out = v.size;
+    e = api_record(r, &rec);
     meta_version_clear(&v);
-    return ERR_OK;
+    return e;
 }
 
 enum err api_show(struct request *r)
@@ -584,6 +614,19 @@ enum err api_list(struct request *r)
             json_array_append(visible, item);
     }
     json_decref(all);
+    json_t *detail = json_pack("{s:I}", "shown", (json_int_t)json_array_size(visible));
+    struct record rec = {.action = "artifact:List",
+                         .resource = prefix[0] != '\0' ? prefix : "*",
+                         .allow = 1,
+                         .reason = "listing filtered by policy and clearance",
+                         .status = 200,
+                         .detail = detail};
+    enum err e = api_record(r, &rec);
+    json_decref(detail);
+    if (e != ERR_OK) {
+        json_decref(visible);
+        return e;
+    }
     r->json = json_pack("{s:s, s:o}", "prefix", prefix, "artifacts", visible);
     return ERR_OK;
 }
@@ -660,6 +703,20 @@ enum err api_label(struct request *r)
             http_fail(r, e == ERR_NOT_FOUND ? e : ERR_UNAVAILABLE, "label change failed");
     }
     if (e == ERR_OK) {
+        json_t *detail = json_pack("{s:O?, s:O?}", "tags", tags, "untag", untag);
+        if (level >= 0)
+            json_object_set_new(detail, "sensitivity", json_string(sens));
+        struct record rec = {.action = level >= 0 && level < current ? "artifact:Declassify"
+                                                                     : "artifact:Label",
+                             .resource = target,
+                             .allow = 1,
+                             .reason = "label changed",
+                             .status = 200,
+                             .detail = detail};
+        e = api_record(r, &rec);
+        json_decref(detail);
+    }
+    if (e == ERR_OK) {
         struct meta_version after;
         if (meta_version_get(r->app->meta, &ref, &after) == ERR_OK) {
             meta_version_describe(r->app->meta, &after, &r->json);
@@ -678,6 +735,18 @@ enum err api_remove(struct request *r)
     if (e != ERR_OK)
         return e;
     e = meta_version_tombstone(r->app->meta, v.version_id, r->who.name);
+    char target[REF_MAX + 1];
+    snprintf(target, sizeof(target), "%s@%llu", v.path, (unsigned long long)v.version);
+    struct record rec = {.action = "artifact:Delete",
+                         .resource = target,
+                         .allow = 1,
+                         .reason = "version tombstoned",
+                         .status = 200,
+                         .sha256 = v.sha256};
+    if (e == ERR_OK && api_record(r, &rec) != ERR_OK) {
+        meta_version_clear(&v);
+        return ERR_UNAVAILABLE;
+    }
     if (e == ERR_OK)
         r->json = json_pack("{s:s, s:I, s:b}", "path", v.path, "version", (json_int_t)v.version,
                             "deleted", 1);

@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "api/gate.h"
+#include "api/record.h"
 #include "authn/password.h"
 #include "authn/session.h"
 #include "meta/meta.h"
@@ -37,11 +38,26 @@ enum err api_login(struct request *r)
     }
     if (e != ERR_OK && e != ERR_NOT_FOUND)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    char who[META_NAME_MAX + 8];
+    snprintf(who, sizeof(who), "user:%s", user);
+    struct record rec = {.action = "auth:Login",
+                         .resource = "*",
+                         .allow = ok,
+                         .reason = ok ? "password" : "wrong user name or password",
+                         .status = ok ? 200 : 401,
+                         .principal_override = who,
+                         .auth_method_override = "password"};
     if (!ok) {
         if (e == ERR_OK)
             meta_user_clear(&u);
         log_info("login failed %s for '%s' from %s", r->request_id, user, r->source_ip);
+        if (api_record(r, &rec) != ERR_OK)
+            return ERR_UNAVAILABLE;
         return http_fail(r, ERR_UNAUTHENTICATED, "wrong user name or password");
+    }
+    if (api_record(r, &rec) != ERR_OK) {
+        meta_user_clear(&u);
+        return ERR_UNAVAILABLE;
     }
     char token[SESSION_TOKEN_LEN + 1];
     int64_t expires = 0;

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/record.h"
 #include "util/log.h"
 
 /* Actions that only read metadata or content: the mandatory clearance rule
@@ -60,6 +61,14 @@ enum err gate_check(struct request *r, const char *action, const char *resource,
     int allowed = gate_decide(r, action, res, &reason);
     log_debug("authz %s %s %s on %s: %s (%s)", r->request_id, r->who.name, action, resource,
               allowed ? "allow" : "deny", reason);
+    struct record rec = {.action = action,
+                         .resource = resource,
+                         .allow = allowed,
+                         .reason = reason,
+                         .status = allowed ? 0 : 403};
+    enum err e = api_record(r, &rec);
+    if (e != ERR_OK)
+        return e;
     if (allowed)
         return ERR_OK;
     return http_fail(r, ERR_FORBIDDEN, "%s on %s denied (%s)", action, resource, reason);

@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "api/gate.h"
+#include "api/record.h"
 #include "authn/password.h"
 #include "meta/meta.h"
 #include "util/secure.h"
@@ -46,6 +47,23 @@ static int attrs_valid(json_t *attrs)
         }
     }
     return 1;
+}
+
+/* Records a completed change of a user account. */
+static enum err user_record(struct request *r, const char *op, const char *name)
+{
+    json_t *detail = json_pack("{s:s, s:s}", "op", op, "user", name);
+    char res[META_NAME_MAX + 8];
+    snprintf(res, sizeof(res), "user:%s", name);
+    struct record rec = {.action = "admin:Users",
+                         .resource = res,
+                         .allow = 1,
+                         .reason = op,
+                         .status = 200,
+                         .detail = detail};
+    enum err e = api_record(r, &rec);
+    json_decref(detail);
+    return e;
 }
 
 static json_t *user_json(const struct meta_user *u)
@@ -114,6 +132,8 @@ enum err api_user_add(struct request *r)
         return http_fail(r, e, "user '%s' already exists", name);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    if ((e = user_record(r, "user added", name)) != ERR_OK)
+        return e;
     struct meta_user u;
     if (meta_user_get(r->app->meta, name, &u) == ERR_OK) {
         r->json = user_json(&u);
@@ -175,6 +195,8 @@ enum err api_user_disable(struct request *r)
     meta_user_clear(&u);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    if ((e = user_record(r, "user disabled", name)) != ERR_OK)
+        return e;
     r->json = json_pack("{s:s, s:b}", "name", name, "disabled", 1);
     return ERR_OK;
 }
@@ -220,6 +242,8 @@ enum err api_user_passwd(struct request *r)
     meta_user_clear(&u);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "password change failed");
+    if ((e = user_record(r, "password changed", name)) != ERR_OK)
+        return e;
     r->json = json_pack("{s:s, s:b}", "name", name, "password_changed", 1);
     return ERR_OK;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "audit/audit.h"
 #include "blob/blob.h"
 #include "crypt/stream.h"
 #include "keys/keyring.h"
@@ -112,11 +113,33 @@ enum err app_open(struct app *app)
         log_error("cannot open the keyring %s", path);
         return e;
     }
+    app_path(&app->cfg, "audit", path, sizeof(path));
+    struct audit_options ao;
+    audit_options_init(&ao);
+    ao.start_new_segment = app->cfg.audit_new_segment;
+    e = audit_log_open(path, &ao, &app->audit);
+    if (e == ERR_INTEGRITY) {
+        log_error("the audit log in %s fails verification against its last signed head; run "
+                  "'coffer audit verify --data %s' to see where, keep a copy for investigation, "
+                  "and start with --new-audit-segment to continue in a new, recorded segment",
+                  path, app->cfg.data_dir);
+        return e;
+    }
+    if (e == ERR_CONFLICT) {
+        log_error("the audit log in %s is in use by another coffer server", path);
+        return e;
+    }
+    if (e != ERR_OK) {
+        log_error("cannot open the audit log in %s", path);
+        return e;
+    }
     return app_cleanup(app);
 }
 
 void app_close(struct app *app)
 {
+    audit_log_close(app->audit);
+    app->audit = NULL;
     key_provider_free(app->keys);
     app->keys = NULL;
     blob_fs_close(app->blobs);

@@ -29,6 +29,7 @@ struct app_config {
     size_t max_json_bytes;     /* largest accepted JSON body */
     int64_t session_lifetime;  /* seconds */
     uint32_t segment_size;     /* encryption segment size for new versions */
+    int audit_new_segment;     /* start a new audit segment if the log fails verification */
 };
 
 struct app {

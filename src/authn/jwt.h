@@ -25,12 +25,10 @@
 #define JWT_KID_MAX 255u           /* bytes of a kid, without the NUL */
 #define JWT_RSA_MIN_BITS 2048
 #define JWT_RSA_MAX_BITS 8192
-#define JWT_MAX_GROUPS                                                         \
-  256u /* a token with more groups is refused, never truncated */
+#define JWT_MAX_GROUPS 256u /* a token with more groups is refused, never truncated */
 #define JWT_MAX_AMR 16u
-#define JWT_MAX_CLAIM_STR                                                      \
-  512u /* bytes of the subject and of each group or amr value */
-#define JWT_MAX_LEEWAY 600 /* seconds */
+#define JWT_MAX_CLAIM_STR 512u /* bytes of the subject and of each group or amr value */
+#define JWT_MAX_LEEWAY 600     /* seconds */
 #define JWT_DEFAULT_LEEWAY 60
 
 /* A parsed key set: immutable once built, so one set may be shared by
@@ -65,26 +63,25 @@ size_t jwks_count(const struct jwks *keys);
 int jwks_has_kid(const struct jwks *keys, const char *kid);
 
 struct jwt_config {
-  const char *issuer;   /* required; "iss" must equal it exactly */
-  const char *audience; /* required; "aud" (string or array) must contain it */
-  const char *user_claim;   /* claim naming the user; NULL means "sub" */
-  const char *groups_claim; /* claim listing groups; NULL means "groups" */
-  int64_t leeway; /* clock skew allowed in seconds, 0..JWT_MAX_LEEWAY */
+    const char *issuer;       /* required; "iss" must equal it exactly */
+    const char *audience;     /* required; "aud" (string or array) must contain it */
+    const char *user_claim;   /* claim naming the user; NULL means "sub" */
+    const char *groups_claim; /* claim listing groups; NULL means "groups" */
+    int64_t leeway;           /* clock skew allowed in seconds, 0..JWT_MAX_LEEWAY */
 };
 
 struct jwt_result {
-  char *subject; /* value of cfg->user_claim: a non-empty string */
-  char **groups; /* values of cfg->groups_claim (absent claim: none) */
-  size_t n_groups;
-  char **amr; /* values of "amr" (absent claim: none) */
-  size_t n_amr;
-  int64_t exp; /* "exp", always present in a valid token */
-  int64_t iat; /* "iat", or 0 when has_iat is 0 */
-  int has_iat;
-  char alg[8];               /* "RS256", "ES256" or "EdDSA" */
-  char kid[JWT_KID_MAX + 1]; /* header kid, or empty */
-  json_t
-      *claims; /* the whole payload object, one reference owned by the result */
+    char *subject; /* value of cfg->user_claim: a non-empty string */
+    char **groups; /* values of cfg->groups_claim (absent claim: none) */
+    size_t n_groups;
+    char **amr; /* values of "amr" (absent claim: none) */
+    size_t n_amr;
+    int64_t exp; /* "exp", always present in a valid token */
+    int64_t iat; /* "iat", or 0 when has_iat is 0 */
+    int has_iat;
+    char alg[8];               /* "RS256", "ES256" or "EdDSA" */
+    char kid[JWT_KID_MAX + 1]; /* header kid, or empty */
+    json_t *claims;            /* the whole payload object, one reference owned by the result */
 };
 
 /*
@@ -108,9 +105,8 @@ struct jwt_result {
  * check, ERR_INTERNAL on allocation or library failure.
  */
 enum err jwt_verify(const char *token, size_t len, const struct jwks *keys,
-                    const struct jwt_config *cfg, int64_t now,
-                    struct jwt_result *out, char *why, size_t why_len)
-    __attribute__((warn_unused_result));
+                    const struct jwt_config *cfg, int64_t now, struct jwt_result *out, char *why,
+                    size_t why_len) __attribute__((warn_unused_result));
 
 /*
  * Releases everything a jwt_result owns (including one reference to claims)

@@ -16,8 +16,7 @@
 
 #include "util/err.h"
 
-#define TOTP_SECRET_LEN                                                        \
-  20u /* default secret size: 160 bits, as RFC 4226 recommends */
+#define TOTP_SECRET_LEN 20u     /* default secret size: 160 bits, as RFC 4226 recommends */
 #define TOTP_SECRET_MIN_LEN 16u /* 128 bits, the RFC 4226 minimum */
 #define TOTP_SECRET_MAX_LEN 64u
 #define TOTP_DEFAULT_PERIOD 30
@@ -54,9 +53,8 @@ enum err totp_generate_secret(uint8_t *secret, size_t len);
  * RFC 6238 SHA-512 test seed is 64 bytes). Returns 0, or -1 on bad arguments
  * or an HMAC failure (out is then an empty string when cap > 0).
  */
-int totp_code(const uint8_t *key, size_t key_len, uint64_t counter, int digits,
-              const char *alg, char *out, size_t cap)
-    __attribute__((warn_unused_result));
+int totp_code(const uint8_t *key, size_t key_len, uint64_t counter, int digits, const char *alg,
+              char *out, size_t cap) __attribute__((warn_unused_result));
 
 /*
  * Checks a user-supplied SHA-1 TOTP code at unix time now. code must be
@@ -72,9 +70,8 @@ int totp_code(const uint8_t *key, size_t key_len, uint64_t counter, int digits,
  * Returns ERR_OK, ERR_UNAUTHENTICATED for a wrong, malformed or replayed
  * code, ERR_INVALID for bad parameters, ERR_INTERNAL if HMAC fails.
  */
-enum err totp_verify(const uint8_t *key, size_t key_len, const char *code,
-                     int64_t now, int period, int digits, int skew_steps,
-                     uint64_t last_used_step, uint64_t *matched_step)
+enum err totp_verify(const uint8_t *key, size_t key_len, const char *code, int64_t now, int period,
+                     int digits, int skew_steps, uint64_t last_used_step, uint64_t *matched_step)
     __attribute__((warn_unused_result));
 
 /*
@@ -102,8 +99,8 @@ int totp_base32_decode(const char *in, size_t in_len, uint8_t *out, size_t cap);
  * ERR_TOO_LARGE if out (cap bytes) is too small. out contains the secret:
  * wipe it after use.
  */
-enum err totp_uri(const uint8_t *secret, size_t len, const char *issuer,
-                  const char *account, char *out, size_t cap);
+enum err totp_uri(const uint8_t *secret, size_t len, const char *issuer, const char *account,
+                  char *out, size_t cap);
 
 /*
  * Renders text (at most TOTP_QR_TEXT_MAX bytes) as a QR code (ECC level M,

@@ -23,15 +23,15 @@
 
 /* ---- Limits (documented in docs/POLICY.md) ------------------------------ */
 
-#define AUTHZ_MAX_DOC_BYTES 65536     /* a policy document, in bytes */
-#define AUTHZ_MAX_STATEMENTS 100      /* statements per document */
-#define AUTHZ_MAX_VALUES 100          /* entries in any one list */
-#define AUTHZ_MAX_CONDITIONS 50       /* condition keys per statement (all operators) */
-#define AUTHZ_MAX_STRING 1024         /* bytes in a resource pattern or condition value */
-#define AUTHZ_NAME_MAX 128            /* bytes in a policy, role or principal name, Sid, tag key */
-#define AUTHZ_SUBST_MAX 1024          /* bytes of a string after variable substitution */
-#define AUTHZ_MAX_DECIDING 8          /* deciding statements recorded in a decision */
-#define AUTHZ_ERRBUF 256              /* suggested size of error buffers */
+#define AUTHZ_MAX_DOC_BYTES 65536 /* a policy document, in bytes */
+#define AUTHZ_MAX_STATEMENTS 100  /* statements per document */
+#define AUTHZ_MAX_VALUES 100      /* entries in any one list */
+#define AUTHZ_MAX_CONDITIONS 50   /* condition keys per statement (all operators) */
+#define AUTHZ_MAX_STRING 1024     /* bytes in a resource pattern or condition value */
+#define AUTHZ_NAME_MAX 128        /* bytes in a policy, role or principal name, Sid, tag key */
+#define AUTHZ_SUBST_MAX 1024      /* bytes of a string after variable substitution */
+#define AUTHZ_MAX_DECIDING 8      /* deciding statements recorded in a decision */
+#define AUTHZ_ERRBUF 256          /* suggested size of error buffers */
 
 /* ---- Request context ---------------------------------------------------- */
 
@@ -43,8 +43,8 @@ enum authz_principal_type {
 
 /* An IP address: family 0 means "not known" (coffer:SourceIp is missing). */
 struct authz_ip {
-    int family;        /* 0, 4 or 6 */
-    uint8_t addr[16];  /* network order; 4 bytes used for IPv4 */
+    int family;       /* 0, 4 or 6 */
+    uint8_t addr[16]; /* network order; 4 bytes used for IPv4 */
 };
 
 /* A key=value pair (principal attribute or resource tag). */
@@ -62,36 +62,36 @@ struct authz_kv {
 struct authz_request {
     /* Who. */
     enum authz_principal_type principal_type;
-    const char *principal_name;          /* "alice" (no "user:" prefix); required */
-    const char *const *groups;           /* group names, no "group:" prefix */
+    const char *principal_name; /* "alice" (no "user:" prefix); required */
+    const char *const *groups;  /* group names, no "group:" prefix */
     size_t n_groups;
     const struct authz_kv *principal_tags; /* principal attributes */
     size_t n_principal_tags;
-    int clearance;                       /* 0..3 (public..restricted) */
+    int clearance; /* 0..3 (public..restricted) */
 
     /* How. */
-    const char *auth_method;             /* "password|token|oidc|sigv4|link" or NULL */
+    const char *auth_method; /* "password|token|oidc|sigv4|link" or NULL */
     bool mfa_present;
-    int64_t mfa_age;                     /* seconds since MFA, -1 if unknown */
-    struct authz_ip source_ip;           /* family 0: unknown */
+    int64_t mfa_age;           /* seconds since MFA, -1 if unknown */
+    struct authz_ip source_ip; /* family 0: unknown */
     bool secure_transport;
 
     /* When. coffer:CurrentHour and coffer:CurrentDayOfWeek are computed from
      * now + tz_offset (seconds east of UTC); the server computes the offset
      * of its configured time zone for "now" (e.g. tm_gmtoff of localtime_r). */
-    int64_t now;                         /* Unix epoch seconds */
+    int64_t now; /* Unix epoch seconds */
     int32_t tz_offset;
 
     /* What. */
-    const char *action;                  /* "artifact:Download" (any case); required */
-    const char *resource;                /* "PROJECT/ENV/NAME[@N]" or "*"; required */
-    const char *resource_kind;           /* "model", ... or NULL */
-    int resource_sensitivity;            /* effective level 0..3, or -1 if not applicable */
+    const char *action;        /* "artifact:Download" (any case); required */
+    const char *resource;      /* "PROJECT/ENV/NAME[@N]" or "*"; required */
+    const char *resource_kind; /* "model", ... or NULL */
+    int resource_sensitivity;  /* effective level 0..3, or -1 if not applicable */
     const struct authz_kv *resource_tags;
     size_t n_resource_tags;
-    const char *project;                 /* NULL: derived from resource */
-    const char *environment;             /* NULL: derived from resource */
-    uint64_t version;                    /* 0: derived from resource "@N", else missing */
+    const char *project;     /* NULL: derived from resource */
+    const char *environment; /* NULL: derived from resource */
+    uint64_t version;        /* 0: derived from resource "@N", else missing */
 };
 
 /* ---- Decision ----------------------------------------------------------- */
@@ -119,12 +119,12 @@ struct authz_stmt_ref {
 struct authz_decision {
     enum authz_effect effect;
     enum authz_reason reason;
-    size_t n_deciding;     /* entries used in deciding[] */
-    size_t n_matched;      /* statements of the deciding effect that matched (may exceed 8) */
+    size_t n_deciding; /* entries used in deciding[] */
+    size_t n_matched;  /* statements of the deciding effect that matched (may exceed 8) */
     struct authz_stmt_ref deciding[AUTHZ_MAX_DECIDING];
-    bool unknown_action;   /* the action is not one of PRODUCT.md section 2 */
-    int clearance;         /* copied from the request, for CLEARANCE explanations */
-    int sensitivity;       /* copied from the request */
+    bool unknown_action;       /* the action is not one of PRODUCT.md section 2 */
+    int clearance;             /* copied from the request, for CLEARANCE explanations */
+    int sensitivity;           /* copied from the request */
     size_t statements_visited; /* statements examined (cost; index effectiveness) */
 };
 
@@ -214,7 +214,10 @@ struct authz_slot {
     pthread_mutex_t set_lock; /* serialises writers only */
 };
 
-#define AUTHZ_SLOT_INIT {NULL, 0, PTHREAD_MUTEX_INITIALIZER}
+#define AUTHZ_SLOT_INIT                                                                            \
+    {                                                                                              \
+        NULL, 0, PTHREAD_MUTEX_INITIALIZER                                                         \
+    }
 
 /* The process-wide slot used by the server. */
 extern struct authz_slot authz_global_slot;
@@ -260,10 +263,10 @@ json_t *authz_decision_to_json(const struct authz_decision *d);
 /* ---- Built-in policies -------------------------------------------------- */
 
 struct authz_builtin {
-    const char *name;  /* role name, or global policy name */
-    bool global;       /* global guardrail rather than role policy */
-    const char *file;  /* file name in policies/builtin/ */
-    const char *json;  /* document text, identical to that file */
+    const char *name; /* role name, or global policy name */
+    bool global;      /* global guardrail rather than role policy */
+    const char *file; /* file name in policies/builtin/ */
+    const char *json; /* document text, identical to that file */
 };
 
 /* The built-in documents (static storage); *n receives the count. */

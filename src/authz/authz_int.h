@@ -137,21 +137,21 @@ struct az_stmt {
     const char *sid; /* NULL if none */
     unsigned index;
     bool deny;
-    bool vars;       /* Version 2012-10-17: policy variables are substituted */
+    bool vars;        /* Version 2012-10-17: policy variables are substituted */
     uint32_t actions; /* bit per action id, NotAction already complemented */
     bool not_resource;
     struct az_pattern *res;
     size_t n_res;
     struct az_cond *conds;
     size_t n_conds;
+    bool any_principal; /* global policies: Principal "*" */
+    struct az_principal *principals;
+    size_t n_principals;
 };
 
 struct az_policy {
     const char *name;
     bool global;
-    bool any_principal;
-    struct az_principal *principals;
-    size_t n_principals;
     struct az_stmt *stmts;
     size_t n_stmts;
 };

@@ -8,25 +8,24 @@
 
 #include <string.h>
 
-static const char builtin_viewer[] =
-    "{\n"
-    "  \"Version\": \"2012-10-17\",\n"
-    "  \"Id\": \"builtin-viewer\",\n"
-    "  \"Statement\": [\n"
-    "    {\n"
-    "      \"Sid\": \"ListArtifacts\",\n"
-    "      \"Effect\": \"Allow\",\n"
-    "      \"Action\": \"artifact:List\",\n"
-    "      \"Resource\": \"*\"\n"
-    "    },\n"
-    "    {\n"
-    "      \"Sid\": \"ReadMetadata\",\n"
-    "      \"Effect\": \"Allow\",\n"
-    "      \"Action\": \"artifact:Read\",\n"
-    "      \"Resource\": \"*\"\n"
-    "    }\n"
-    "  ]\n"
-    "}\n";
+static const char builtin_viewer[] = "{\n"
+                                     "  \"Version\": \"2012-10-17\",\n"
+                                     "  \"Id\": \"builtin-viewer\",\n"
+                                     "  \"Statement\": [\n"
+                                     "    {\n"
+                                     "      \"Sid\": \"ListArtifacts\",\n"
+                                     "      \"Effect\": \"Allow\",\n"
+                                     "      \"Action\": \"artifact:List\",\n"
+                                     "      \"Resource\": \"*\"\n"
+                                     "    },\n"
+                                     "    {\n"
+                                     "      \"Sid\": \"ReadMetadata\",\n"
+                                     "      \"Effect\": \"Allow\",\n"
+                                     "      \"Action\": \"artifact:Read\",\n"
+                                     "      \"Resource\": \"*\"\n"
+                                     "    }\n"
+                                     "  ]\n"
+                                     "}\n";
 
 static const char builtin_data_scientist[] =
     "{\n"
@@ -78,7 +77,8 @@ static const char builtin_ml_engineer[] =
     "      \"Resource\": \"*\",\n"
     "      \"Condition\": {\n"
     "        \"StringEquals\": {\n"
-    "          \"coffer:ResourceKind\": [\"model\", \"features\", \"params\", \"metrics\", \"code\", \"other\"]\n"
+    "          \"coffer:ResourceKind\": [\"model\", \"features\", \"params\", \"metrics\", "
+    "\"code\", \"other\"]\n"
     "        }\n"
     "      }\n"
     "    },\n"
@@ -89,7 +89,8 @@ static const char builtin_ml_engineer[] =
     "      \"Resource\": [\"*/dev/*\", \"*/staging/*\"],\n"
     "      \"Condition\": {\n"
     "        \"StringEquals\": {\n"
-    "          \"coffer:ResourceKind\": [\"model\", \"features\", \"params\", \"metrics\", \"code\", \"other\"]\n"
+    "          \"coffer:ResourceKind\": [\"model\", \"features\", \"params\", \"metrics\", "
+    "\"code\", \"other\"]\n"
     "        }\n"
     "      }\n"
     "    },\n"
@@ -131,25 +132,24 @@ static const char builtin_deployer[] =
     "  ]\n"
     "}\n";
 
-static const char builtin_auditor[] =
-    "{\n"
-    "  \"Version\": \"2012-10-17\",\n"
-    "  \"Id\": \"builtin-auditor\",\n"
-    "  \"Statement\": [\n"
-    "    {\n"
-    "      \"Sid\": \"ReadAuditTrail\",\n"
-    "      \"Effect\": \"Allow\",\n"
-    "      \"Action\": \"audit:Read\",\n"
-    "      \"Resource\": \"*\"\n"
-    "    },\n"
-    "    {\n"
-    "      \"Sid\": \"ListAndReadMetadata\",\n"
-    "      \"Effect\": \"Allow\",\n"
-    "      \"Action\": [\"artifact:List\", \"artifact:Read\"],\n"
-    "      \"Resource\": \"*\"\n"
-    "    }\n"
-    "  ]\n"
-    "}\n";
+static const char builtin_auditor[] = "{\n"
+                                      "  \"Version\": \"2012-10-17\",\n"
+                                      "  \"Id\": \"builtin-auditor\",\n"
+                                      "  \"Statement\": [\n"
+                                      "    {\n"
+                                      "      \"Sid\": \"ReadAuditTrail\",\n"
+                                      "      \"Effect\": \"Allow\",\n"
+                                      "      \"Action\": \"audit:Read\",\n"
+                                      "      \"Resource\": \"*\"\n"
+                                      "    },\n"
+                                      "    {\n"
+                                      "      \"Sid\": \"ListAndReadMetadata\",\n"
+                                      "      \"Effect\": \"Allow\",\n"
+                                      "      \"Action\": [\"artifact:List\", \"artifact:Read\"],\n"
+                                      "      \"Resource\": \"*\"\n"
+                                      "    }\n"
+                                      "  ]\n"
+                                      "}\n";
 
 static const char builtin_security_admin[] =
     "{\n"
@@ -177,19 +177,18 @@ static const char builtin_security_admin[] =
     "  ]\n"
     "}\n";
 
-static const char builtin_admin[] =
-    "{\n"
-    "  \"Version\": \"2012-10-17\",\n"
-    "  \"Id\": \"builtin-admin\",\n"
-    "  \"Statement\": [\n"
-    "    {\n"
-    "      \"Sid\": \"Everything\",\n"
-    "      \"Effect\": \"Allow\",\n"
-    "      \"Action\": \"*\",\n"
-    "      \"Resource\": \"*\"\n"
-    "    }\n"
-    "  ]\n"
-    "}\n";
+static const char builtin_admin[] = "{\n"
+                                    "  \"Version\": \"2012-10-17\",\n"
+                                    "  \"Id\": \"builtin-admin\",\n"
+                                    "  \"Statement\": [\n"
+                                    "    {\n"
+                                    "      \"Sid\": \"Everything\",\n"
+                                    "      \"Effect\": \"Allow\",\n"
+                                    "      \"Action\": \"*\",\n"
+                                    "      \"Resource\": \"*\"\n"
+                                    "    }\n"
+                                    "  ]\n"
+                                    "}\n";
 
 static const char builtin_global_prod_changes_need_mfa[] =
     "{\n"
@@ -236,8 +235,10 @@ static const struct authz_builtin builtins[] = {
     {"auditor", false, "auditor.json", builtin_auditor},
     {"security-admin", false, "security-admin.json", builtin_security_admin},
     {"admin", false, "admin.json", builtin_admin},
-    {"prod-changes-need-mfa", true, "global-prod-changes-need-mfa.json", builtin_global_prod_changes_need_mfa},
-    {"restricted-downloads-need-mfa", true, "global-restricted-downloads-need-mfa.json", builtin_global_restricted_downloads_need_mfa},
+    {"prod-changes-need-mfa", true, "global-prod-changes-need-mfa.json",
+     builtin_global_prod_changes_need_mfa},
+    {"restricted-downloads-need-mfa", true, "global-restricted-downloads-need-mfa.json",
+     builtin_global_restricted_downloads_need_mfa},
 };
 
 const struct authz_builtin *authz_builtins(size_t *n)
@@ -250,10 +251,10 @@ enum err authz_builder_add_builtins(struct authz_builder *b, char *err, size_t c
 {
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         const struct authz_builtin *bi = &builtins[i];
-        enum err e = bi->global ? authz_builder_add_global(b, bi->name, bi->json,
-                                                           strlen(bi->json), err, cap)
-                                : authz_builder_attach(b, bi->name, bi->name, bi->json,
-                                                       strlen(bi->json), err, cap);
+        enum err e =
+            bi->global
+                ? authz_builder_add_global(b, bi->name, bi->json, strlen(bi->json), err, cap)
+                : authz_builder_attach(b, bi->name, bi->name, bi->json, strlen(bi->json), err, cap);
         if (e != ERR_OK)
             return e;
     }

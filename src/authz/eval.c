@@ -664,9 +664,9 @@ static bool in_groups(const struct authz_request *r, const char *g)
     return false;
 }
 
-/* Does a global policy's Principal cover the requester? */
+/* Does a global statement's Principal cover the requester? */
 static bool principal_matches(const struct authz_snapshot *s, const struct authz_request *r,
-                              const struct az_policy *p)
+                              const struct az_stmt *p)
 {
     if (p->any_principal)
         return true;
@@ -705,7 +705,7 @@ static void visit(struct ectx *x, const struct authz_snapshot *s, const struct a
                   const struct az_binding *b, struct hits *deny, struct hits *allow)
 {
     x->visited++;
-    if (st->policy->global && !principal_matches(s, x->req, st->policy))
+    if (st->policy->global && !principal_matches(s, x->req, st))
         return;
     enum az_tri r = eval_stmt(x, st, b);
     if (st->deny && r != AZ_NO)
@@ -714,9 +714,8 @@ static void visit(struct ectx *x, const struct authz_snapshot *s, const struct a
         record(allow, st, b);
 }
 
-static void visit_bucket(struct ectx *x, const struct authz_snapshot *s,
-                         const struct az_bucket *bk, const struct az_binding *b,
-                         struct hits *deny, struct hits *allow)
+static void visit_bucket(struct ectx *x, const struct authz_snapshot *s, const struct az_bucket *bk,
+                         const struct az_binding *b, struct hits *deny, struct hits *allow)
 {
     for (size_t i = 0; i < bk->n_generic; i++)
         visit(x, s, bk->generic[i], b, deny, allow);
@@ -786,8 +785,7 @@ void authz_decide(const struct authz_snapshot *s, const struct authz_request *re
     memset(out, 0, sizeof(*out));
     out->effect = AUTHZ_DENY;
     out->reason = AUTHZ_REASON_IMPLICIT_DENY;
-    if (req == NULL || req->action == NULL || req->resource == NULL ||
-        req->principal_name == NULL)
+    if (req == NULL || req->action == NULL || req->resource == NULL || req->principal_name == NULL)
         return;
     out->clearance = req->clearance;
     out->sensitivity = req->resource_sensitivity;

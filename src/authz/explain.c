@@ -68,8 +68,8 @@ size_t authz_decision_format(const struct authz_decision *d, char *buf, size_t c
             authz_sensitivity_name(d->clearance) ? authz_sensitivity_name(d->clearance) : "?");
         break;
     case AUTHZ_REASON_IMPLICIT_DENY:
-        put(buf, cap, &off, d->unknown_action ? ": unknown action"
-                                              : ": no statement allows this request");
+        put(buf, cap, &off,
+            d->unknown_action ? ": unknown action" : ": no statement allows this request");
         break;
     default:
         for (size_t i = 0; i < d->n_deciding; i++) {
@@ -90,9 +90,8 @@ json_t *authz_decision_to_json(const struct authz_decision *d)
         return NULL;
     for (size_t i = 0; i < d->n_deciding; i++) {
         const struct authz_stmt_ref *r = &d->deciding[i];
-        json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "policy", r->policy, "sid", r->sid,
-                              "index", (json_int_t)r->index, "effect",
-                              r->deny ? "Deny" : "Allow");
+        json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "policy", r->policy, "sid", r->sid, "index",
+                              (json_int_t)r->index, "effect", r->deny ? "Deny" : "Allow");
         if (o == NULL || json_array_append_new(stmts, o) != 0 ||
             (r->role[0] != '\0' && (json_object_set_new(o, "role", json_string(r->role)) != 0 ||
                                     json_object_set_new(o, "via", json_string(r->via)) != 0))) {
@@ -101,9 +100,8 @@ json_t *authz_decision_to_json(const struct authz_decision *d)
         }
     }
     json_t *j = json_pack("{s:s, s:s, s:o, s:I, s:b}", "effect", authz_effect_name(d->effect),
-                          "reason", authz_reason_name(d->reason), "statements", stmts,
-                          "matched", (json_int_t)d->n_matched, "unknown_action",
-                          d->unknown_action);
+                          "reason", authz_reason_name(d->reason), "statements", stmts, "matched",
+                          (json_int_t)d->n_matched, "unknown_action", d->unknown_action);
     if (j == NULL)
         return NULL;
     if (d->reason == AUTHZ_REASON_CLEARANCE) {

@@ -79,10 +79,10 @@ void az_arena_free(struct az_arena *a)
 /* ---- Actions ------------------------------------------------------------ */
 
 const char *const az_action_names[AZ_N_ACTIONS] = {
-    "artifact:List",    "artifact:Read",   "artifact:Download", "artifact:Write",
-    "artifact:Delete",  "artifact:Label",  "artifact:Declassify", "artifact:Share",
-    "artifact:Promote", "artifact:Approve", "artifact:Erase",    "artifact:Hold",
-    "audit:Read",       "admin:Users",     "admin:Policies",    "admin:Keys",
+    "artifact:List",    "artifact:Read",    "artifact:Download",   "artifact:Write",
+    "artifact:Delete",  "artifact:Label",   "artifact:Declassify", "artifact:Share",
+    "artifact:Promote", "artifact:Approve", "artifact:Erase",      "artifact:Hold",
+    "audit:Read",       "admin:Users",      "admin:Policies",      "admin:Keys",
 };
 
 int az_action_id(const char *s, size_t n)

@@ -97,8 +97,11 @@ int az_principal_parse(const char *s, size_t n, bool allow_role, enum az_ptype *
     static const struct {
         const char *prefix;
         enum az_ptype type;
-    } kinds[] = {{"user:", AZ_P_USER},   {"service:", AZ_P_SERVICE}, {"link:", AZ_P_LINK},
-                 {"group:", AZ_P_GROUP}, {"role:", AZ_P_ROLE}};
+    } kinds[] = {{"user:", AZ_P_USER},
+                 {"service:", AZ_P_SERVICE},
+                 {"link:", AZ_P_LINK},
+                 {"group:", AZ_P_GROUP},
+                 {"role:", AZ_P_ROLE}};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         size_t pl = strlen(kinds[i].prefix);
         if (n <= pl || memcmp(s, kinds[i].prefix, pl) != 0)
@@ -129,8 +132,7 @@ static int var_body_ok(const char *v, size_t n)
         size_t kn = n - pl;
         if (az_ieq(k, kn, "username", 8))
             return 0;
-        if (kn > 13 && az_ieq(k, 13, "PrincipalTag/", 13) &&
-            name_ok(k + 13, kn - 13, "._:/+=@-"))
+        if (kn > 13 && az_ieq(k, 13, "PrincipalTag/", 13) && name_ok(k + 13, kn - 13, "._:/+=@-"))
             return 0;
     }
     return -1;
@@ -162,7 +164,8 @@ int az_vars_check(const char *s, size_t n, bool *has_vars, char *msg, size_t cap
 /* ---- Condition keys and operators --------------------------------------- */
 
 #define FAM(f) (1u << (f))
-#define F_ALL (FAM(AZ_F_STRING) | FAM(AZ_F_NUMERIC) | FAM(AZ_F_DATE) | FAM(AZ_F_BOOL) | FAM(AZ_F_IP))
+#define F_ALL                                                                                      \
+    (FAM(AZ_F_STRING) | FAM(AZ_F_NUMERIC) | FAM(AZ_F_DATE) | FAM(AZ_F_BOOL) | FAM(AZ_F_IP))
 
 static const struct keydef {
     const char *name; /* without the "coffer:" prefix; ends in '/' for tags */
@@ -422,8 +425,7 @@ static int cond_value(struct pctx *c, const char *elem, const struct opdef *od,
     if (check_text(c, elem, s, n) != 0)
         return -1;
     bool has_vars = false;
-    if (c->vars && od->family != AZ_F_NULL &&
-        az_vars_check(s, n, &has_vars, msg, sizeof(msg)) != 0)
+    if (c->vars && od->family != AZ_F_NULL && az_vars_check(s, n, &has_vars, msg, sizeof(msg)) != 0)
         return pfail(c, elem, "%s", msg);
     out->text = az_strndup(c->a, s, n);
     if (out->text == NULL)
@@ -528,8 +530,7 @@ static int parse_condition(struct pctx *c, json_t *cond, struct az_stmt *st)
         bool if_exists;
         const struct opdef *od = op_lookup(opname, &set, &if_exists);
         if (od == NULL)
-            return pfail(c, "Condition", "unknown operator \"%s\"",
-                         SHOW(opname, strlen(opname)));
+            return pfail(c, "Condition", "unknown operator \"%s\"", SHOW(opname, strlen(opname)));
         if (od->op == AZ_OP_NULL && (set != AZ_SET_NONE || if_exists))
             return pfail(c, "Condition", "\"%s\": Null takes no IfExists or set prefix",
                          SHOW(opname, strlen(opname)));
@@ -539,8 +540,7 @@ static int parse_condition(struct pctx *c, json_t *cond, struct az_stmt *st)
         json_t *vals;
         json_object_foreach(block, kname, vals)
         {
-            if (cond_key(c, opname, od, set, if_exists, kname, vals, &st->conds[st->n_conds]) !=
-                0)
+            if (cond_key(c, opname, od, set, if_exists, kname, vals, &st->conds[st->n_conds]) != 0)
                 return -1;
             st->n_conds++;
         }
@@ -552,7 +552,7 @@ static int parse_condition(struct pctx *c, json_t *cond, struct az_stmt *st)
 
 static int principal_one(struct pctx *c, const char *elem, const char *s, size_t n, void *arg)
 {
-    struct az_policy *p = arg;
+    struct az_stmt *p = arg;
     char showbuf[80];
     enum az_ptype type;
     const char *name;
@@ -572,8 +572,8 @@ static int principal_one(struct pctx *c, const char *elem, const char *s, size_t
     return pr->name == NULL ? pfail(c, elem, "out of memory") : 0;
 }
 
-/* Parses a statement's Principal into the policy (union over statements). */
-static int parse_principal(struct pctx *c, json_t *pv, struct az_policy *p)
+/* Parses a statement's Principal. */
+static int parse_principal(struct pctx *c, json_t *pv, struct az_stmt *p)
 {
     if (json_is_string(pv)) {
         if (strcmp(json_string_value(pv), "*") != 0)
@@ -587,21 +587,16 @@ static int parse_principal(struct pctx *c, json_t *pv, struct az_policy *p)
     size_t n = json_is_array(list) ? json_array_size(list) : 1;
     if (n > AUTHZ_MAX_VALUES)
         return pfail(c, "Principal", "more than %d values", AUTHZ_MAX_VALUES);
-    struct az_principal *grown =
-        az_calloc(c->a, p->n_principals + n, sizeof(*grown));
-    if (grown == NULL)
+    p->principals = az_calloc(c->a, n, sizeof(*p->principals));
+    if (p->principals == NULL)
         return pfail(c, "Principal", "out of memory");
-    if (p->n_principals > 0)
-        memcpy(grown, p->principals, p->n_principals * sizeof(*grown));
-    p->principals = grown;
     return each_string(c, "Principal", list, principal_one, p);
 }
 
 /* ---- Statement ---------------------------------------------------------- */
 
-static const char *const stmt_elements[] = {"Sid",         "Effect",   "Action",    "NotAction",
-                                            "Resource",    "NotResource", "Condition",
-                                            "Principal"};
+static const char *const stmt_elements[] = {"Sid",      "Effect",      "Action",    "NotAction",
+                                            "Resource", "NotResource", "Condition", "Principal"};
 
 static int check_elements(struct pctx *c, json_t *s)
 {
@@ -684,11 +679,12 @@ static int parse_statement(struct pctx *c, json_t *s, struct az_policy *p, struc
 
     json_t *pv = json_object_get(s, "Principal");
     if (pv != NULL && !c->global)
-        return pfail(c, "Principal", "only allowed in global policies (role policies apply to "
-                                     "the principals the role is bound to)");
+        return pfail(c, "Principal",
+                     "only allowed in global policies (role policies apply to "
+                     "the principals the role is bound to)");
     if (pv == NULL && c->global)
         return pfail(c, "Principal", "required in a global policy (use \"*\" for everyone)");
-    if (pv != NULL && parse_principal(c, pv, p) != 0)
+    if (pv != NULL && parse_principal(c, pv, st) != 0)
         return -1;
     return 0;
 }
@@ -773,8 +769,7 @@ enum err az_policy_parse(struct az_arena *a, const char *name, const char *json,
     }
     json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL) {
-        pfail(&c, NULL, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-              jerr.text);
+        pfail(&c, NULL, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
         return ERR_INVALID;
     }
     struct az_policy *p = az_alloc(a, sizeof(*p));

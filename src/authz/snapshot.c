@@ -111,21 +111,19 @@ static struct b_role *role_get(struct authz_builder *b, const char *name, char *
 
 enum err authz_builder_add_role(struct authz_builder *b, const char *role, char *err, size_t cap)
 {
-    return role_get(b, role, err, cap) != NULL ? ERR_OK
-                                               : (authz_name_valid(role) ? ERR_INTERNAL
-                                                                         : ERR_INVALID);
+    return role_get(b, role, err, cap) != NULL
+               ? ERR_OK
+               : (authz_name_valid(role) ? ERR_INTERNAL : ERR_INVALID);
 }
 
 /* Parses a document and prefixes errors with the policy name. */
 static enum err parse_named(struct authz_builder *b, const char *policy_name, const char *json,
-                            size_t len, bool global, struct az_policy **out, char *err,
-                            size_t cap)
+                            size_t len, bool global, struct az_policy **out, char *err, size_t cap)
 {
     char msg[AUTHZ_ERRBUF];
     if (!authz_name_valid(policy_name))
         return bfail(err, cap, ERR_INVALID,
-                     "policy name must be 1-%d letters, digits, '.', '_' or '-'",
-                     AUTHZ_NAME_MAX);
+                     "policy name must be 1-%d letters, digits, '.', '_' or '-'", AUTHZ_NAME_MAX);
     enum err e = az_policy_parse(&b->arena, policy_name, json, len, global, out, msg, sizeof(msg));
     if (e != ERR_OK)
         return bfail(err, cap, e, "policy \"%s\": %s", policy_name, msg);

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
+#include "audit/event.h"
 #include "authn/password.h"
 #include "cli/cli.h"
 #include "cli/util.h"
@@ -162,6 +164,28 @@ int cli_init(int argc, char **argv)
         fprintf(stderr, "coffer init: cannot create the admin user\n");
         goto out;
     }
+    snprintf(path, sizeof(path), "%s/audit", data);
+    struct audit_log *log = NULL;
+    char *ev_json = NULL;
+    size_t ev_len = 0;
+    char who[128];
+    snprintf(who, sizeof(who), "user:%s", admin);
+    struct audit_event ev = {.principal = "system:init",
+                             .auth_method = "none",
+                             .action = "system:Init",
+                             .resource = who,
+                             .allow = 1,
+                             .reason = "data directory created with its bootstrap admin"};
+    if (audit_log_open(path, NULL, &log) != ERR_OK ||
+        audit_event_encode(&ev, &ev_json, &ev_len) != ERR_OK ||
+        audit_log_append(log, ev_json, ev_len, NULL) != ERR_OK) {
+        free(ev_json);
+        audit_log_close(log);
+        fprintf(stderr, "coffer init: cannot create the audit log\n");
+        goto out;
+    }
+    free(ev_json);
+    audit_log_close(log);
     printf("Initialised Coffer data directory %s\n", data);
     printf("  admin user:       %s\n", admin);
     if (!pw_stdin)

@@ -15,11 +15,13 @@
 static void server_usage(FILE *f)
 {
     fprintf(f, "usage: coffer server --data DIR [--listen HOST:PORT] [--port-file FILE]\n"
-               "                     [--threads N] [--behind-proxy]\n\n"
+               "                     [--threads N] [--behind-proxy] [--new-audit-segment]\n\n"
                "Serves the registry over HTTPS (default 127.0.0.1:8443). Port 0 picks a free\n"
                "port; --port-file writes the port chosen. --behind-proxy serves plain HTTP on a\n"
                "loopback address for a TLS-terminating proxy that sets X-Forwarded-For and\n"
-               "X-Forwarded-Proto; it is refused on any other address.\n");
+               "X-Forwarded-Proto; it is refused on any other address. The server refuses to\n"
+               "start when its audit log fails verification, unless --new-audit-segment is\n"
+               "given: the old log is kept and the new segment is recorded.\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -59,12 +61,13 @@ int cli_server(int argc, char **argv)
         {"port-file", required_argument, NULL, 'P'},
         {"threads", required_argument, NULL, 't'},
         {"behind-proxy", no_argument, NULL, 'x'},
+        {"new-audit-segment", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *listen = NULL, *port_file = NULL;
     long threads = 0;
-    int behind_proxy = 0, c;
+    int behind_proxy = 0, new_segment = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -86,6 +89,9 @@ int cli_server(int argc, char **argv)
             break;
         case 'x':
             behind_proxy = 1;
+            break;
+        case 'N':
+            new_segment = 1;
             break;
         case 'h':
             server_usage(stdout);
@@ -109,6 +115,7 @@ int cli_server(int argc, char **argv)
     if (threads > 0)
         app.cfg.threads = (unsigned)threads;
     app.cfg.behind_proxy = behind_proxy;
+    app.cfg.audit_new_segment = new_segment;
     if (behind_proxy && !server_is_loopback(app.cfg.listen_host)) {
         fprintf(stderr, "coffer server: --behind-proxy serves plain HTTP and is allowed only on a "
                         "loopback address\n");

@@ -373,7 +373,7 @@ assert_ne "$SERVER_URL" "$old_url" "restarted server is on a new port"
 retarget_cli
 expect_ok coffer whoami
 assert_contains "$(cat "$LAST_OUT")" "user:admin" "the stored session survives a restart"
-expect_ok env COFFER_TOKEN="$TOKEN" "$COFFER_BIN" --server "$SERVER_URL" --ca "$DATA/tls/ca.pem" whoami
+expect_ok env COFFER_TOKEN="$TOKEN" "$COFFER_BIN" whoami --server "$SERVER_URL" --ca "$DATA/tls/ca.pem"
 expect_ok coffer pull fraud/dev/models/one@1 -o "$FILES/r1"
 assert_same_file "$FILES/r1" "$FILES/one" "1 MiB version after restart"
 expect_ok coffer pull fraud/dev/data/big -o "$FILES/big.out"

@@ -212,7 +212,10 @@ static int run_table(const struct tcase *t, size_t n)
     return failures;
 }
 
-#define T(role, global, bind, spec, expect) {__LINE__, role, global, bind, spec, expect}
+#define T(role, global, bind, spec, expect)                                                        \
+    {                                                                                              \
+        __LINE__, role, global, bind, spec, expect                                                 \
+    }
 /* A statement that allows everything when the condition holds. */
 #define ALLOW_IF(c) "{'Effect':'Allow','Action':'*','Resource':'*','Condition':{" c "}}"
 #define DENY_IF(c) "{'Effect':'Deny','Action':'*','Resource':'*','Condition':{" c "}}"
@@ -227,13 +230,12 @@ static const struct tcase string_cases[] = {
     C(ALLOW_IF("'StringEquals':{'coffer:ResourceKind':'model'}"), "kind=Model", 'I'),
     C(ALLOW_IF("'StringEquals':{'coffer:ResourceKind':'model'}"), "", 'I'),
     C(ALLOW_IF("'StringEquals':{'coffer:ResourceKind':['dataset','model']}"), "kind=model", 'A'),
-    C(ALLOW_IF("'StringEquals':{'coffer:ResourceKind':['dataset','params']}"), "kind=model",
-      'I'),
+    C(ALLOW_IF("'StringEquals':{'coffer:ResourceKind':['dataset','params']}"), "kind=model", 'I'),
     C(ALLOW_IF("'StringNotEquals':{'coffer:ResourceKind':'dataset'}"), "kind=model", 'A'),
     C(ALLOW_IF("'StringNotEquals':{'coffer:ResourceKind':'dataset'}"), "kind=dataset", 'I'),
     C(ALLOW_IF("'StringNotEquals':{'coffer:ResourceKind':'dataset'}"), "", 'A'),
-    C(ALLOW_IF("'StringNotEquals':{'coffer:ResourceKind':['dataset','features']}"),
-      "kind=features", 'I'),
+    C(ALLOW_IF("'StringNotEquals':{'coffer:ResourceKind':['dataset','features']}"), "kind=features",
+      'I'),
     C(ALLOW_IF("'StringNotEquals':{'coffer:ResourceKind':['dataset','features']}"), "kind=model",
       'A'),
     C(ALLOW_IF("'StringEqualsIgnoreCase':{'coffer:ResourceKind':'MODEL'}"), "kind=model", 'A'),
@@ -242,10 +244,8 @@ static const struct tcase string_cases[] = {
     C(ALLOW_IF("'StringNotEqualsIgnoreCase':{'coffer:ResourceKind':'MODEL'}"), "kind=Model", 'I'),
     C(ALLOW_IF("'StringNotEqualsIgnoreCase':{'coffer:ResourceKind':'MODEL'}"), "kind=code", 'A'),
     C(ALLOW_IF("'StringNotEqualsIgnoreCase':{'coffer:ResourceKind':'MODEL'}"), "", 'A'),
-    C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/owner':'risk-*'}"), "rtag:owner=risk-team",
-      'A'),
-    C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/owner':'risk-*'}"), "rtag:owner=fraud-team",
-      'I'),
+    C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/owner':'risk-*'}"), "rtag:owner=risk-team", 'A'),
+    C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/owner':'risk-*'}"), "rtag:owner=fraud-team", 'I'),
     C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/owner':'risk-?'}"), "rtag:owner=risk-a", 'A'),
     C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/owner':'risk-?'}"), "rtag:owner=risk-ab", 'I'),
     C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/owner':'*'}"), "", 'I'),
@@ -307,8 +307,7 @@ static const struct tcase typed_cases[] = {
     C(ALLOW_IF("'StringEquals':{'coffer:CurrentDayOfWeek':'sun'}"), "now=2024-03-10T12:00:00Z",
       'A'),
     C(ALLOW_IF("'NumericLessThan':{'coffer:MultiFactorAuthAge':'3600'}"), "mfa=1 mfaage=60", 'A'),
-    C(ALLOW_IF("'NumericLessThan':{'coffer:MultiFactorAuthAge':'3600'}"), "mfa=1 mfaage=7200",
-      'I'),
+    C(ALLOW_IF("'NumericLessThan':{'coffer:MultiFactorAuthAge':'3600'}"), "mfa=1 mfaage=7200", 'I'),
     C(ALLOW_IF("'NumericLessThan':{'aws:MultiFactorAuthAge':'3600'}"), "mfa=0", 'I'),
     C(ALLOW_IF("'NumericLessThanIfExists':{'coffer:MultiFactorAuthAge':'3600'}"), "mfa=0", 'A'),
     C(ALLOW_IF("'NumericLessThanIfExists':{'coffer:MultiFactorAuthAge':'3600'}"),
@@ -332,10 +331,8 @@ static const struct tcase typed_cases[] = {
     C(ALLOW_IF("'DateLessThanEquals':{'coffer:CurrentTime':'2024-03-06T10:29:59Z'}"), "", 'I'),
     C(ALLOW_IF("'DateGreaterThan':{'coffer:CurrentTime':'2024-03-06'}"), "", 'A'),
     C(ALLOW_IF("'DateGreaterThan':{'coffer:CurrentTime':'2024-03-07'}"), "", 'I'),
-    C(ALLOW_IF("'DateGreaterThanEquals':{'coffer:CurrentTime':'2024-03-06T10:30:00Z'}"), "",
-      'A'),
-    C(ALLOW_IF("'DateGreaterThanEquals':{'coffer:CurrentTime':'2024-03-06T10:30:01Z'}"), "",
-      'I'),
+    C(ALLOW_IF("'DateGreaterThanEquals':{'coffer:CurrentTime':'2024-03-06T10:30:00Z'}"), "", 'A'),
+    C(ALLOW_IF("'DateGreaterThanEquals':{'coffer:CurrentTime':'2024-03-06T10:30:01Z'}"), "", 'I'),
     C(ALLOW_IF("'DateEquals':{'coffer:CurrentTime':'2024-03-06T11:30:00+01:00'}"), "", 'A'),
     C(ALLOW_IF("'DateEquals':{'coffer:CurrentTime':'2024-03-06T10:30:00.250Z'}"), "", 'A'),
     C(ALLOW_IF("'DateEquals':{'coffer:CurrentTime':'1709721000'}"), "", 'A'),
@@ -349,10 +346,8 @@ static const struct tcase typed_cases[] = {
       "rtag:expires=2024-01-01", 'I'),
     C(ALLOW_IF("'DateGreaterThan':{'coffer:ResourceTag/expires':'2024-03-06T00:00:00Z'}"),
       "rtag:expires=soon", 'I'),
-    C(ALLOW_IF("'DateGreaterThan':{'coffer:ResourceTag/expires':'2024-03-06T00:00:00Z'}"), "",
-      'I'),
-    C(ALLOW_IF("'DateGreaterThanIfExists':{'coffer:ResourceTag/expires':'2024-03-06'}"), "",
-      'A'),
+    C(ALLOW_IF("'DateGreaterThan':{'coffer:ResourceTag/expires':'2024-03-06T00:00:00Z'}"), "", 'I'),
+    C(ALLOW_IF("'DateGreaterThanIfExists':{'coffer:ResourceTag/expires':'2024-03-06'}"), "", 'A'),
     /* Bool. */
     C(ALLOW_IF("'Bool':{'coffer:MultiFactorAuthPresent':'true'}"), "mfa=1", 'A'),
     C(ALLOW_IF("'Bool':{'coffer:MultiFactorAuthPresent':'true'}"), "mfa=0", 'I'),
@@ -370,8 +365,8 @@ static const struct tcase typed_cases[] = {
     C(ALLOW_IF("'IpAddress':{'coffer:SourceIp':'10.0.0.0/8'}"), "ip=10.1.2.3", 'A'),
     C(ALLOW_IF("'IpAddress':{'coffer:SourceIp':'10.0.0.0/8'}"), "ip=11.1.2.3", 'I'),
     C(ALLOW_IF("'IpAddress':{'coffer:SourceIp':'10.0.0.0/8'}"), "", 'I'),
-    C(ALLOW_IF("'IpAddress':{'coffer:SourceIp':['10.0.0.0/8','192.0.2.0/24']}"),
-      "ip=192.0.2.77", 'A'),
+    C(ALLOW_IF("'IpAddress':{'coffer:SourceIp':['10.0.0.0/8','192.0.2.0/24']}"), "ip=192.0.2.77",
+      'A'),
     C(ALLOW_IF("'IpAddress':{'coffer:SourceIp':'192.0.2.5'}"), "ip=192.0.2.5", 'A'),
     C(ALLOW_IF("'IpAddress':{'coffer:SourceIp':'192.0.2.5'}"), "ip=192.0.2.6", 'I'),
     C(ALLOW_IF("'IpAddress':{'coffer:SourceIp':'192.0.2.0/25'}"), "ip=192.0.2.127", 'A'),
@@ -416,20 +411,17 @@ static const struct tcase set_cases[] = {
     C(ALLOW_IF("'StringNotEqualsIfExists':{'coffer:ResourceKind':'model'}"), "kind=model", 'I'),
     C(ALLOW_IF("'StringNotEqualsIfExists':{'coffer:ResourceKind':'model'}"), "", 'A'),
     C(ALLOW_IF("'StringLikeIfExists':{'coffer:PrincipalTag/team':'risk*'}"), "", 'A'),
-    C(ALLOW_IF("'StringLikeIfExists':{'coffer:PrincipalTag/team':'risk*'}"), "ptag:team=ops",
-      'I'),
+    C(ALLOW_IF("'StringLikeIfExists':{'coffer:PrincipalTag/team':'risk*'}"), "ptag:team=ops", 'I'),
     /* Groups is multi-valued. Without a prefix: any value matches; negated: none matches. */
     C(ALLOW_IF("'StringEquals':{'coffer:Groups':'ml'}"), "groups=data,ml", 'A'),
     C(ALLOW_IF("'StringEquals':{'coffer:Groups':'ml'}"), "groups=data,ops", 'I'),
     C(ALLOW_IF("'StringEquals':{'coffer:Groups':'ml'}"), "", 'I'),
     C(ALLOW_IF("'StringNotEquals':{'coffer:Groups':'contractors'}"), "groups=ml,ops", 'A'),
-    C(ALLOW_IF("'StringNotEquals':{'coffer:Groups':'contractors'}"), "groups=ml,contractors",
-      'I'),
+    C(ALLOW_IF("'StringNotEquals':{'coffer:Groups':'contractors'}"), "groups=ml,contractors", 'I'),
     C(ALLOW_IF("'StringNotEquals':{'coffer:Groups':'contractors'}"), "", 'A'),
     C(ALLOW_IF("'ForAnyValue:StringEquals':{'coffer:Groups':['ml','data']}"), "groups=ops,data",
       'A'),
-    C(ALLOW_IF("'ForAnyValue:StringEquals':{'coffer:Groups':['ml','data']}"), "groups=ops",
-      'I'),
+    C(ALLOW_IF("'ForAnyValue:StringEquals':{'coffer:Groups':['ml','data']}"), "groups=ops", 'I'),
     C(ALLOW_IF("'ForAnyValue:StringEquals':{'coffer:Groups':['ml','data']}"), "", 'I'),
     C(ALLOW_IF("'ForAnyValue:StringNotEquals':{'coffer:Groups':'ml'}"), "groups=ml,ops", 'A'),
     C(ALLOW_IF("'ForAnyValue:StringNotEquals':{'coffer:Groups':'ml'}"), "groups=ml", 'I'),
@@ -438,13 +430,12 @@ static const struct tcase set_cases[] = {
     C(ALLOW_IF("'ForAnyValue:StringEqualsIfExists':{'coffer:Groups':'ml'}"), "", 'A'),
     C(ALLOW_IF("'ForAllValues:StringEquals':{'coffer:Groups':['ml','data']}"), "groups=ml,data",
       'A'),
-    C(ALLOW_IF("'ForAllValues:StringEquals':{'coffer:Groups':['ml','data']}"), "groups=ml",
-      'A'),
+    C(ALLOW_IF("'ForAllValues:StringEquals':{'coffer:Groups':['ml','data']}"), "groups=ml", 'A'),
     C(ALLOW_IF("'ForAllValues:StringEquals':{'coffer:Groups':['ml','data']}"), "groups=ml,ops",
       'I'),
     C(ALLOW_IF("'ForAllValues:StringEquals':{'coffer:Groups':['ml','data']}"), "", 'A'),
-    C(ALLOW_IF("'ForAllValues:StringNotEquals':{'coffer:Groups':'contractors'}"),
-      "groups=ml,ops", 'A'),
+    C(ALLOW_IF("'ForAllValues:StringNotEquals':{'coffer:Groups':'contractors'}"), "groups=ml,ops",
+      'A'),
     C(ALLOW_IF("'ForAllValues:StringNotEquals':{'coffer:Groups':'contractors'}"),
       "groups=ml,contractors", 'I'),
     C(ALLOW_IF("'ForAllValues:StringLike':{'coffer:Groups':'team-*'}"), "groups=team-a,team-b",
@@ -459,14 +450,14 @@ static const struct tcase set_cases[] = {
     T(ALLOW_IF("'StringEquals':{'coffer:PrincipalType':'service'}"), NULL, "service:alice",
       "type=service", 'A'),
     C(ALLOW_IF("'StringEquals':{'aws:PrincipalType':'user'}"), "type=link", 'I'),
-    T(ALLOW_IF("'StringEquals':{'coffer:PrincipalType':'link'}"), NULL, "link:alice",
-      "type=link", 'A'),
-    C(ALLOW_IF("'StringEquals':{'coffer:PrincipalTag/department':'risk'}"),
-      "ptag:department=risk", 'A'),
-    C(ALLOW_IF("'StringEquals':{'aws:PrincipalTag/department':'risk'}"),
-      "ptag:Department=risk", 'A'),
-    C(ALLOW_IF("'StringEquals':{'coffer:PrincipalTag/department':'risk'}"),
-      "ptag:department=fraud", 'I'),
+    T(ALLOW_IF("'StringEquals':{'coffer:PrincipalType':'link'}"), NULL, "link:alice", "type=link",
+      'A'),
+    C(ALLOW_IF("'StringEquals':{'coffer:PrincipalTag/department':'risk'}"), "ptag:department=risk",
+      'A'),
+    C(ALLOW_IF("'StringEquals':{'aws:PrincipalTag/department':'risk'}"), "ptag:Department=risk",
+      'A'),
+    C(ALLOW_IF("'StringEquals':{'coffer:PrincipalTag/department':'risk'}"), "ptag:department=fraud",
+      'I'),
     C(ALLOW_IF("'StringEquals':{'coffer:AuthMethod':['token','oidc']}"), "auth=oidc", 'A'),
     C(ALLOW_IF("'StringEquals':{'coffer:AuthMethod':['token','oidc']}"), "", 'I'),
     /* Resource keys. */
@@ -492,120 +483,138 @@ static void test_sets_and_keys(void **state)
 
 /* ---- Actions, resources, variables ------------------------------------------ */
 
-static const struct tcase match_cases[] = {
-    /* Actions: wildcards, case-insensitivity, NotAction. */
-    C("{'Effect':'Allow','Action':'artifact:*','Resource':'*'}", "act=artifact:Download", 'A'),
-    C("{'Effect':'Allow','Action':'artifact:*','Resource':'*'}", "act=audit:Read", 'I'),
-    C("{'Effect':'Allow','Action':'artifact:Down*','Resource':'*'}", "act=artifact:Download",
-      'A'),
-    C("{'Effect':'Allow','Action':'artifact:Down*','Resource':'*'}", "act=artifact:Delete", 'I'),
-    C("{'Effect':'Allow','Action':'artifact:?ead','Resource':'*'}", "act=artifact:Read", 'A'),
-    C("{'Effect':'Allow','Action':'*:Read','Resource':'*'}", "act=audit:Read", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'*'}", "act=admin:Keys", 'A'),
-    C("{'Effect':'Allow','Action':'ARTIFACT:read','Resource':'*'}", "", 'A'),
-    C("{'Effect':'Allow','Action':'artifact:Read','Resource':'*'}", "act=Artifact:READ", 'A'),
-    C("{'Effect':'Allow','Action':'artifact:Read','Resource':'*'}", "act=artifact:Reads", 'I'),
-    C("{'Effect':'Allow','Action':['artifact:Write','artifact:Read'],'Resource':'*'}", "", 'A'),
-    C("{'Effect':'Allow','NotAction':'artifact:Erase','Resource':'*'}", "act=artifact:Write",
-      'A'),
-    C("{'Effect':'Allow','NotAction':'artifact:Erase','Resource':'*'}", "act=artifact:Erase",
-      'I'),
-    C("{'Effect':'Allow','NotAction':['admin:*','audit:*'],'Resource':'*'}", "act=admin:Users",
-      'I'),
-    C(ALLOW_ALL ",{'Effect':'Deny','NotAction':['artifact:List','artifact:Read'],'Resource':'*'}",
-      "act=artifact:Download", 'D'),
-    C(ALLOW_ALL ",{'Effect':'Deny','NotAction':['artifact:List','artifact:Read'],'Resource':'*'}",
-      "", 'A'),
-    C(ALLOW_ALL, "act=artifact:Fly", 'I'),
-    /* Resources: '*' spans '/', '?' one character, versions. */
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/*'}", "", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/*'}", "res=fraudx/prod/m@1", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'*/prod/*'}", "", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'*/prod/*'}", "res=fraud/dev/prod", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model'}", "", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model'}", "res=fraud/prod/model",
-      'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model'}", "res=fraud/prod/models",
-      'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/mode?'}", "", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@3'}", "", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@3'}",
-      "res=fraud/prod/model@30", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@3'}",
-      "res=fraud/prod/model@4", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@3'}", "res=fraud/prod/model",
-      'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@*'}",
-      "res=fraud/prod/model@12", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/*@3'}", "", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':['churn/*','fraud/prod/*']}", "", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'Fraud/*'}", "", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/Model'}", "", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'*'}", "res=*", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'fraud/*'}", "res=*", 'I'),
-    C("{'Effect':'Allow','Action':'*','NotResource':'fraud/prod/*'}", "", 'I'),
-    C("{'Effect':'Allow','Action':'*','NotResource':'fraud/prod/*'}", "res=fraud/dev/m@1", 'A'),
-    C(ALLOW_ALL ",{'Effect':'Deny','Action':'*','NotResource':['fraud/dev/*','fraud/staging/*']}",
-      "", 'D'),
-    C(ALLOW_ALL ",{'Effect':'Deny','Action':'*','NotResource':['fraud/dev/*','fraud/staging/*']}",
-      "res=fraud/dev/m@1", 'A'),
-    /* Per-version grants and denies. */
-    C(ALLOW_ALL ",{'Effect':'Deny','Action':'artifact:Download','Resource':'fraud/prod/"
-                "model@3'}",
-      "act=artifact:Download", 'D'),
-    C(ALLOW_ALL ",{'Effect':'Deny','Action':'artifact:Download','Resource':'fraud/prod/"
-                "model@3'}",
-      "act=artifact:Download res=fraud/prod/model@2", 'A'),
-    /* Variables in resources. */
-    C("{'Effect':'Allow','Action':'*','Resource':'home/${coffer:username}/*'}",
-      "res=home/alice/notes@1", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'home/${aws:username}/*'}",
-      "res=home/alice/notes@1", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'home/${coffer:username}/*'}",
-      "res=home/bob/notes@1", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}",
-      "ptag:team=fraud", 'A'),
-    C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}",
-      "ptag:team=churn", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}", "", 'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}", "ptag:team=*",
-      'I'),
-    C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}",
-      "ptag:team=fra?d", 'I'),
-    /* A Deny whose variable cannot be resolved still applies (fail closed). */
-    C(ALLOW_ALL ",{'Effect':'Deny','Action':'*','NotResource':'${coffer:PrincipalTag/team}/*'}",
-      "ptag:team=fraud", 'A'),
-    C(ALLOW_ALL ",{'Effect':'Deny','Action':'*','NotResource':'${coffer:PrincipalTag/team}/*'}",
-      "ptag:team=churn", 'D'),
-    C(ALLOW_ALL ",{'Effect':'Deny','Action':'*','NotResource':'${coffer:PrincipalTag/team}/*'}",
-      "", 'D'),
-    C(ALLOW_ALL ",{'Effect':'Deny','Action':'*','Resource':'${coffer:PrincipalTag/x}/*'}", "",
-      'D'),
-    /* Version 2008-10-17 has no variables: the text is literal. */
-    C("V2008{'Effect':'Allow','Action':'*','Resource':'home/${coffer:username}/*'}",
-      "res=home/alice/x", 'I'),
-    C("V2008{'Effect':'Allow','Action':'*','Resource':'home/${coffer:username}/*'}",
-      "res=home/${coffer:username}/x", 'A'),
-    /* Variables in condition values. */
-    C(ALLOW_IF("'StringEquals':{'coffer:ResourceTag/owner':'${coffer:username}'}"),
-      "rtag:owner=alice", 'A'),
-    C(ALLOW_IF("'StringEquals':{'coffer:ResourceTag/owner':'${coffer:username}'}"),
-      "rtag:owner=bob", 'I'),
-    C(ALLOW_IF("'StringEquals':{'coffer:ResourceTag/team':'${coffer:PrincipalTag/team}'}"),
-      "rtag:team=risk ptag:team=risk", 'A'),
-    C(ALLOW_IF("'StringEquals':{'coffer:ResourceTag/team':'${coffer:PrincipalTag/team}'}"),
-      "rtag:team=risk", 'I'),
-    C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/team':'${coffer:PrincipalTag/team}-*'}"),
-      "rtag:team=risk-eu ptag:team=risk", 'A'),
-    C(ALLOW_IF("'NumericLessThanEquals':{'coffer:ResourceSensitivityLevel':'${coffer:"
-               "PrincipalTag/max}'}"),
-      "sens=1 ptag:max=2", 'A'),
-    C(ALLOW_IF("'NumericLessThanEquals':{'coffer:ResourceSensitivityLevel':'${coffer:"
-               "PrincipalTag/max}'}"),
-      "sens=1 ptag:max=zero", 'I'),
-    C(DENY_IF("'StringNotEquals':{'coffer:ResourceTag/team':'${coffer:PrincipalTag/team}'}") ","
-              ALLOW_ALL,
-      "rtag:team=risk", 'D'),
+static const struct tcase
+    match_cases[] =
+        {
+            /* Actions: wildcards, case-insensitivity, NotAction. */
+            C("{'Effect':'Allow','Action':'artifact:*','Resource':'*'}", "act=artifact:Download",
+              'A'),
+            C("{'Effect':'Allow','Action':'artifact:*','Resource':'*'}", "act=audit:Read", 'I'),
+            C("{'Effect':'Allow','Action':'artifact:Down*','Resource':'*'}",
+              "act=artifact:Download", 'A'),
+            C("{'Effect':'Allow','Action':'artifact:Down*','Resource':'*'}", "act=artifact:Delete",
+              'I'),
+            C("{'Effect':'Allow','Action':'artifact:?ead','Resource':'*'}", "act=artifact:Read",
+              'A'),
+            C("{'Effect':'Allow','Action':'*:Read','Resource':'*'}", "act=audit:Read", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'*'}", "act=admin:Keys", 'A'),
+            C("{'Effect':'Allow','Action':'ARTIFACT:read','Resource':'*'}", "", 'A'),
+            C("{'Effect':'Allow','Action':'artifact:Read','Resource':'*'}", "act=Artifact:READ",
+              'A'),
+            C("{'Effect':'Allow','Action':'artifact:Read','Resource':'*'}", "act=artifact:Reads",
+              'I'),
+            C("{'Effect':'Allow','Action':['artifact:Write','artifact:Read'],'Resource':'*'}", "",
+              'A'),
+            C("{'Effect':'Allow','NotAction':'artifact:Erase','Resource':'*'}",
+              "act=artifact:Write", 'A'),
+            C("{'Effect':'Allow','NotAction':'artifact:Erase','Resource':'*'}",
+              "act=artifact:Erase", 'I'),
+            C("{'Effect':'Allow','NotAction':['admin:*','audit:*'],'Resource':'*'}",
+              "act=admin:Users", 'I'),
+            C(ALLOW_ALL
+              ",{'Effect':'Deny','NotAction':['artifact:List','artifact:Read'],'Resource':'*'}",
+              "act=artifact:Download", 'D'),
+            C(ALLOW_ALL
+              ",{'Effect':'Deny','NotAction':['artifact:List','artifact:Read'],'Resource':'*'}",
+              "", 'A'),
+            C(ALLOW_ALL, "act=artifact:Fly", 'I'),
+            /* Resources: '*' spans '/', '?' one character, versions. */
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/*'}", "", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/*'}", "res=fraudx/prod/m@1", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'*/prod/*'}", "", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'*/prod/*'}", "res=fraud/dev/prod", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model'}", "", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model'}",
+              "res=fraud/prod/model", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model'}",
+              "res=fraud/prod/models", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/mode?'}", "", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@3'}", "", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@3'}",
+              "res=fraud/prod/model@30", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@3'}",
+              "res=fraud/prod/model@4", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@3'}",
+              "res=fraud/prod/model", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/model@*'}",
+              "res=fraud/prod/model@12", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/*@3'}", "", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':['churn/*','fraud/prod/*']}", "", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'Fraud/*'}", "", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/prod/Model'}", "", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'*'}", "res=*", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'fraud/*'}", "res=*", 'I'),
+            C("{'Effect':'Allow','Action':'*','NotResource':'fraud/prod/*'}", "", 'I'),
+            C("{'Effect':'Allow','Action':'*','NotResource':'fraud/prod/*'}", "res=fraud/dev/m@1",
+              'A'),
+            C(ALLOW_ALL
+              ",{'Effect':'Deny','Action':'*','NotResource':['fraud/dev/*','fraud/staging/*']}",
+              "", 'D'),
+            C(ALLOW_ALL
+              ",{'Effect':'Deny','Action':'*','NotResource':['fraud/dev/*','fraud/staging/*']}",
+              "res=fraud/dev/m@1", 'A'),
+            /* Per-version grants and denies. */
+            C(ALLOW_ALL ",{'Effect':'Deny','Action':'artifact:Download','Resource':'fraud/prod/"
+                        "model@3'}",
+              "act=artifact:Download", 'D'),
+            C(ALLOW_ALL ",{'Effect':'Deny','Action':'artifact:Download','Resource':'fraud/prod/"
+                        "model@3'}",
+              "act=artifact:Download res=fraud/prod/model@2", 'A'),
+            /* Variables in resources. */
+            C("{'Effect':'Allow','Action':'*','Resource':'home/${coffer:username}/*'}",
+              "res=home/alice/notes@1", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'home/${aws:username}/*'}",
+              "res=home/alice/notes@1", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'home/${coffer:username}/*'}",
+              "res=home/bob/notes@1", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}",
+              "ptag:team=fraud", 'A'),
+            C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}",
+              "ptag:team=churn", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}", "",
+              'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}",
+              "ptag:team=*", 'I'),
+            C("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}/*'}",
+              "ptag:team=fra?d", 'I'),
+            /* A Deny whose variable cannot be resolved still applies (fail closed). */
+            C(ALLOW_ALL
+              ",{'Effect':'Deny','Action':'*','NotResource':'${coffer:PrincipalTag/team}/*'}",
+              "ptag:team=fraud", 'A'),
+            C(ALLOW_ALL
+              ",{'Effect':'Deny','Action':'*','NotResource':'${coffer:PrincipalTag/team}/*'}",
+              "ptag:team=churn", 'D'),
+            C(ALLOW_ALL
+              ",{'Effect':'Deny','Action':'*','NotResource':'${coffer:PrincipalTag/team}/*'}",
+              "", 'D'),
+            C(ALLOW_ALL ",{'Effect':'Deny','Action':'*','Resource':'${coffer:PrincipalTag/x}/*'}",
+              "", 'D'),
+            /* Version 2008-10-17 has no variables: the text is literal. */
+            C("V2008{'Effect':'Allow','Action':'*','Resource':'home/${coffer:username}/*'}",
+              "res=home/alice/x", 'I'),
+            C("V2008{'Effect':'Allow','Action':'*','Resource':'home/${coffer:username}/*'}",
+              "res=home/${coffer:username}/x", 'A'),
+            /* Variables in condition values. */
+            C(ALLOW_IF("'StringEquals':{'coffer:ResourceTag/owner':'${coffer:username}'}"),
+              "rtag:owner=alice", 'A'),
+            C(ALLOW_IF("'StringEquals':{'coffer:ResourceTag/owner':'${coffer:username}'}"),
+              "rtag:owner=bob", 'I'),
+            C(ALLOW_IF("'StringEquals':{'coffer:ResourceTag/team':'${coffer:PrincipalTag/team}'}"),
+              "rtag:team=risk ptag:team=risk", 'A'),
+            C(ALLOW_IF("'StringEquals':{'coffer:ResourceTag/team':'${coffer:PrincipalTag/team}'}"),
+              "rtag:team=risk", 'I'),
+            C(ALLOW_IF("'StringLike':{'coffer:ResourceTag/team':'${coffer:PrincipalTag/team}-*'}"),
+              "rtag:team=risk-eu ptag:team=risk", 'A'),
+            C(ALLOW_IF("'NumericLessThanEquals':{'coffer:ResourceSensitivityLevel':'${coffer:"
+                       "PrincipalTag/max}'}"),
+              "sens=1 ptag:max=2", 'A'),
+            C(ALLOW_IF("'NumericLessThanEquals':{'coffer:ResourceSensitivityLevel':'${coffer:"
+                       "PrincipalTag/max}'}"),
+              "sens=1 ptag:max=zero", 'I'),
+            C(
+                DENY_IF("'StringNotEquals':{'coffer:ResourceTag/team':'${coffer:PrincipalTag/"
+                        "team}'}") "," ALLOW_ALL,
+                "rtag:team=risk", 'D'),
 };
 
 static void test_actions_resources_variables(void **state)
@@ -616,7 +625,7 @@ static void test_actions_resources_variables(void **state)
 
 /* ---- Deny wins, bindings, scopes, globals, clearance ---------------------------- */
 
-#define GLOBAL(principal, stmt_tail)                                                             \
+#define GLOBAL(principal, stmt_tail)                                                               \
     "{'Effect':'Deny','Principal':" principal ",'Action':'*','Resource':'*'" stmt_tail "}"
 
 static const struct tcase model_cases[] = {
@@ -649,8 +658,7 @@ static const struct tcase model_cases[] = {
     T(ALLOW_ALL, GLOBAL("'*'", ""), NULL, "", 'D'),
     T(ALLOW_ALL, GLOBAL("{'Coffer':'user:alice'}", ""), NULL, "", 'D'),
     T(ALLOW_ALL, GLOBAL("{'Coffer':['user:bob']}", ""), NULL, "", 'A'),
-    T(ALLOW_ALL, GLOBAL("{'Coffer':['group:contractors']}", ""), NULL, "groups=contractors",
-      'D'),
+    T(ALLOW_ALL, GLOBAL("{'Coffer':['group:contractors']}", ""), NULL, "groups=contractors", 'D'),
     T(ALLOW_ALL, GLOBAL("{'Coffer':['group:contractors']}", ""), NULL, "groups=ml", 'A'),
     T(ALLOW_ALL, GLOBAL("{'Coffer':['role:r']}", ""), NULL, "", 'D'),
     T(ALLOW_ALL, GLOBAL("{'Coffer':['role:other']}", ""), NULL, "", 'A'),
@@ -658,12 +666,10 @@ static const struct tcase model_cases[] = {
     T(ALLOW_ALL, GLOBAL("{'Coffer':['service:alice']}", ""), NULL, "", 'A'),
     T(ALLOW_ALL, GLOBAL("{'Coffer':['service:ci']}", ""), "service:ci", "type=service user=ci",
       'D'),
-    T(ALLOW_ALL,
-      GLOBAL("'*'", ",'Condition':{'NotIpAddress':{'coffer:SourceIp':'10.0.0.0/8'}}"), NULL,
-      "ip=10.0.0.1", 'A'),
-    T(ALLOW_ALL,
-      GLOBAL("'*'", ",'Condition':{'NotIpAddress':{'coffer:SourceIp':'10.0.0.0/8'}}"), NULL,
-      "ip=8.8.8.8", 'D'),
+    T(ALLOW_ALL, GLOBAL("'*'", ",'Condition':{'NotIpAddress':{'coffer:SourceIp':'10.0.0.0/8'}}"),
+      NULL, "ip=10.0.0.1", 'A'),
+    T(ALLOW_ALL, GLOBAL("'*'", ",'Condition':{'NotIpAddress':{'coffer:SourceIp':'10.0.0.0/8'}}"),
+      NULL, "ip=8.8.8.8", 'D'),
     T(NULL, "{'Effect':'Allow','Principal':'*','Action':'artifact:List','Resource':'*'}", NULL,
       "act=artifact:List", 'A'),
     /* Mandatory clearance rule: reads above clearance are denied whatever the policies say. */
@@ -902,9 +908,8 @@ static void test_substitution_overflow(void **state)
     struct reqbuf rb;
     struct authz_decision d;
 
-    struct authz_snapshot *s =
-        build("{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}*'}", NULL,
-              NULL);
+    struct authz_snapshot *s = build(
+        "{'Effect':'Allow','Action':'*','Resource':'${coffer:PrincipalTag/team}*'}", NULL, NULL);
     spec_parse("", &rb);
     rb.r.principal_tags = &tag;
     rb.r.n_principal_tags = 1;

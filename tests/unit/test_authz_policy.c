@@ -24,10 +24,22 @@ struct vcase {
 };
 
 #define JSONERR "<json>" /* a JSON syntax error: "invalid JSON at line ..." */
-#define OK(doc) {__LINE__, false, doc, NULL}
-#define OKG(doc) {__LINE__, true, doc, NULL}
-#define BAD(doc, msg) {__LINE__, false, doc, msg}
-#define BADG(doc, msg) {__LINE__, true, doc, msg}
+#define OK(doc)                                                                                    \
+    {                                                                                              \
+        __LINE__, false, doc, NULL                                                                 \
+    }
+#define OKG(doc)                                                                                   \
+    {                                                                                              \
+        __LINE__, true, doc, NULL                                                                  \
+    }
+#define BAD(doc, msg)                                                                              \
+    {                                                                                              \
+        __LINE__, false, doc, msg                                                                  \
+    }
+#define BADG(doc, msg)                                                                             \
+    {                                                                                              \
+        __LINE__, true, doc, msg                                                                   \
+    }
 #define DOC(stmts) "{'Version':'2012-10-17','Statement':[" stmts "]}"
 #define ST(extra) "{'Sid':'X','Effect':'Allow','Action':'artifact:Read','Resource':'*'" extra "}"
 #define COND(c) ST(",'Condition':{" c "}")
@@ -260,13 +272,13 @@ static void test_validator_limits(void **state)
 
     /* 101 resource values. */
     size_t off = (size_t)snprintf(
-        doc, cap, "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
-                  "\"*\",\"Resource\":[");
+        doc, cap,
+        "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":"
+        "\"*\",\"Resource\":[");
     for (int i = 0; i < 101; i++)
         off += (size_t)snprintf(doc + off, cap - off, "%s\"p%d/*\"", i ? "," : "", i);
     snprintf(doc + off, cap - off, "]}}");
-    assert_int_equal(authz_policy_validate(doc, strlen(doc), false, err, sizeof(err)),
-                     ERR_INVALID);
+    assert_int_equal(authz_policy_validate(doc, strlen(doc), false, err, sizeof(err)), ERR_INVALID);
     assert_string_equal(err, "statement 0: Resource: more than 100 values");
 
     /* 51 conditions. */
@@ -277,8 +289,7 @@ static void test_validator_limits(void **state)
         off += (size_t)snprintf(doc + off, cap - off, "%s\"coffer:ResourceTag/k%d\":\"v\"",
                                 i ? "," : "", i);
     snprintf(doc + off, cap - off, "}}}}");
-    assert_int_equal(authz_policy_validate(doc, strlen(doc), false, err, sizeof(err)),
-                     ERR_INVALID);
+    assert_int_equal(authz_policy_validate(doc, strlen(doc), false, err, sizeof(err)), ERR_INVALID);
     assert_string_equal(err, "statement 0: Condition: more than 50 conditions");
 
     /* A value longer than AUTHZ_MAX_STRING. */
@@ -288,8 +299,7 @@ static void test_validator_limits(void **state)
     memset(doc + off, 'a', AUTHZ_MAX_STRING + 1);
     off += AUTHZ_MAX_STRING + 1;
     snprintf(doc + off, cap - off, "\"}}");
-    assert_int_equal(authz_policy_validate(doc, strlen(doc), false, err, sizeof(err)),
-                     ERR_INVALID);
+    assert_int_equal(authz_policy_validate(doc, strlen(doc), false, err, sizeof(err)), ERR_INVALID);
     assert_string_equal(err, "statement 0: Resource: value longer than 1024 bytes");
 
     /* Over 64 KiB: rejected before parsing. */
@@ -303,8 +313,7 @@ static void test_validator_limits(void **state)
     /* Embedded NUL in a string: refused by the JSON parser already. */
     const char nul[] = "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\","
                        "\"Action\":\"*\",\"Resource\":\"a\\u0000b\"}}";
-    assert_int_equal(authz_policy_validate(nul, strlen(nul), false, err, sizeof(err)),
-                     ERR_INVALID);
+    assert_int_equal(authz_policy_validate(nul, strlen(nul), false, err, sizeof(err)), ERR_INVALID);
     assert_int_equal(strncmp(err, "invalid JSON", 12), 0);
 
     /* A tiny error buffer is truncated, never overflowed. */
@@ -490,8 +499,8 @@ static void test_builtin_files_match(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validator_messages), cmocka_unit_test(test_validator_limits),
-        cmocka_unit_test(test_builder_errors),     cmocka_unit_test(test_parsers),
+        cmocka_unit_test(test_validator_messages),  cmocka_unit_test(test_validator_limits),
+        cmocka_unit_test(test_builder_errors),      cmocka_unit_test(test_parsers),
         cmocka_unit_test(test_builtin_files_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,7 +34,7 @@ static atomic_long allocations;
 #ifdef TEST_ASAN
 /* The sanitizer allocator calls these hooks on every allocation. */
 int __sanitizer_install_malloc_and_free_hooks(void (*m)(const volatile void *, size_t),
-                                               void (*f)(const volatile void *));
+                                              void (*f)(const volatile void *));
 
 static void on_malloc(const volatile void *p, size_t n)
 {
@@ -227,8 +227,7 @@ static void test_decision_does_not_allocate(void **state)
             "{\"Coffer\":[\"role:custom\",\"group:team-b\"]},\"Action\":\"*\",\"NotResource\":"
             "\"home/*\"}]}",
             true);
-    assert_int_equal(authz_builder_bind(b, "user:alice", "custom", NULL, err, sizeof(err)),
-                     ERR_OK);
+    assert_int_equal(authz_builder_bind(b, "user:alice", "custom", NULL, err, sizeof(err)), ERR_OK);
     assert_int_equal(authz_builder_bind(b, "group:team-a", "viewer", "home/*", err, sizeof(err)),
                      ERR_OK);
     struct authz_snapshot *s;

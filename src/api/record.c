@@ -1,0 +1,56 @@
+#include "api/record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "audit/audit.h"
+#include "audit/event.h"
+#include "util/log.h"
+
+enum err api_record(struct request *r, const struct record *rec)
+{
+    if (r->app->audit == NULL)
+        return http_fail(r, ERR_UNAVAILABLE, "the audit log is not open; the request was refused");
+    char principal[128];
+    if (rec->principal_override != NULL)
+        snprintf(principal, sizeof(principal), "%s", rec->principal_override);
+    else if (r->authenticated)
+        snprintf(principal, sizeof(principal), "%s:%s", r->who.type, r->who.name);
+    else
+        snprintf(principal, sizeof(principal), "anonymous");
+    struct audit_event ev = {
+        .time = NULL,
+        .request_id = r->request_id,
+        .principal = principal,
+        .auth_method = rec->auth_method_override != NULL ? rec->auth_method_override
+                       : r->authenticated                ? r->who.auth_method
+                                                         : "none",
+        .mfa = r->authenticated && r->who.mfa,
+        .source_ip = r->source_ip,
+        .user_agent = r->user_agent,
+        .action = rec->action,
+        .resource = rec->resource,
+        .allow = rec->allow,
+        .reason = rec->reason,
+        .statements = rec->statements,
+        .n_statements = rec->n_statements,
+        .status = rec->status,
+        .bytes = rec->bytes,
+        .sha256 = rec->sha256,
+        .detail = rec->detail,
+    };
+    char *json = NULL;
+    size_t len = 0;
+    enum err e = audit_event_encode(&ev, &json, &len);
+    if (e == ERR_OK)
+        e = audit_log_append(r->app->audit, json, len, NULL);
+    free(json);
+    if (e != ERR_OK) {
+        log_error("audit: cannot record %s on %s for request %s; refusing the request",
+                  rec->action, rec->resource != NULL ? rec->resource : "-", r->request_id);
+        return http_fail(r, ERR_UNAVAILABLE,
+                         "the audit log cannot be written, so the request was refused; an "
+                         "administrator must check the server's audit directory");
+    }
+    return ERR_OK;
+}
