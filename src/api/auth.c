@@ -90,10 +90,10 @@ enum err api_whoami(struct request *r)
     if (e != ERR_OK)
         return e;
     struct principal *p = &r->who;
-    r->json = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:O, s:s}", "principal", p->name, "type",
+    r->json = json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:s}", "principal", p->name, "type",
                         p->type, "auth_method", p->auth_method, "clearance",
-                        meta_sensitivity_name(p->clearance), "admin", p->is_admin, "mfa", p->mfa,
-                        "attrs", p->attrs != NULL ? p->attrs : json_object(), "source_ip",
-                        r->source_ip);
+                        meta_sensitivity_name(p->clearance), "mfa", p->mfa, "attrs",
+                        p->attrs != NULL ? p->attrs : json_object(), "groups",
+                        p->groups != NULL ? p->groups : json_array(), "source_ip", r->source_ip);
     return ERR_OK;
 }

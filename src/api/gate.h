@@ -32,4 +32,10 @@ enum err gate_check(struct request *r, const char *action, const char *resource,
 int gate_allows(struct request *r, const char *action, const char *resource,
                 const struct gate_resource *res);
 
+struct authz_decision;
+
+/* Decides without recording (used by gate_check, listings and explain). */
+void gate_decide(struct request *r, const char *action, const char *resource,
+                 const struct gate_resource *res, struct authz_decision *d);
+
 #endif

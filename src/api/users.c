@@ -7,6 +7,8 @@
 #include "api/gate.h"
 #include "api/record.h"
 #include "authn/password.h"
+#include "app/access.h"
+#include "meta/access.h"
 #include "meta/meta.h"
 #include "util/secure.h"
 
@@ -123,6 +125,9 @@ enum err api_user_add(struct request *r)
     json_t *admin = json_object_get(b, "admin");
     if (admin != NULL && !json_is_boolean(admin))
         return http_fail(r, ERR_INVALID, "admin must be true or false");
+    /* Making someone an admin is a policy change too. */
+    if (json_is_true(admin) && (e = gate_check(r, "admin:Policies", "*", NULL)) != ERR_OK)
+        return e;
     char *hash = NULL;
     if (password != NULL && password_hash(password, &hash) != ERR_OK)
         return http_fail(r, ERR_INTERNAL, "password hashing failed");
@@ -132,6 +137,14 @@ enum err api_user_add(struct request *r)
         return http_fail(r, e, "user '%s' already exists", name);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    if (json_is_true(admin)) {
+        char principal[META_NAME_MAX + 8], reload_why[256];
+        snprintf(principal, sizeof(principal), "user:%s", name);
+        if (meta_binding_add(r->app->meta, "admin", principal, NULL, r->who.name) != ERR_OK ||
+            access_reload(r->app->meta, reload_why, sizeof(reload_why)) != ERR_OK)
+            return http_fail(r, ERR_UNAVAILABLE, "the user was created but the admin role "
+                                                 "could not be bound");
+    }
     if ((e = user_record(r, "user added", name)) != ERR_OK)
         return e;
     struct meta_user u;

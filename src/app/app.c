@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/access.h"
 #include "audit/audit.h"
 #include "blob/blob.h"
 #include "crypt/stream.h"
@@ -105,6 +106,13 @@ enum err app_open(struct app *app)
     enum err e = meta_open(path, 0, &app->meta);
     if (e != ERR_OK)
         return e;
+    char why[256];
+    if ((e = access_seed_builtins(app->meta)) != ERR_OK)
+        return e;
+    if ((e = access_reload(app->meta, why, sizeof(why))) != ERR_OK) {
+        log_error("cannot compile the stored access policies: %s", why);
+        return e;
+    }
     app_path(&app->cfg, "blobs", path, sizeof(path));
     if ((e = blob_fs_open(path, &app->blobs)) != ERR_OK)
         return e;
@@ -140,6 +148,7 @@ void app_close(struct app *app)
 {
     audit_log_close(app->audit);
     app->audit = NULL;
+    access_unload();
     key_provider_free(app->keys);
     app->keys = NULL;
     blob_fs_close(app->blobs);

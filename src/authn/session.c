@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "meta/access.h"
 #include "meta/meta.h"
 #include "util/secure.h"
 
@@ -56,6 +57,10 @@ enum err session_authenticate(struct request *r, const char *token)
     p->attrs = json_incref(u.attrs);
     memcpy(p->token_hash, hash, sizeof(hash));
     meta_user_clear(&u);
+    char principal[sizeof(p->name) + 8];
+    snprintf(principal, sizeof(principal), "user:%s", p->name);
+    if (meta_principal_groups(r->app->meta, principal, &p->groups) != ERR_OK)
+        return ERR_UNAVAILABLE;
     r->authenticated = 1;
     return ERR_OK;
 }

@@ -146,13 +146,15 @@ int cli_whoami(int argc, char **argv)
     if (c.json_output) {
         print_json(out);
     } else {
-        printf("%s:%s (clearance %s, via %s%s%s)\n",
+        char *groups = json_dumps(json_object_get(out, "groups"), JSON_COMPACT);
+        printf("%s:%s (clearance %s, via %s%s) groups %s\n",
                json_string_value(json_object_get(out, "type")),
                json_string_value(json_object_get(out, "principal")),
                json_string_value(json_object_get(out, "clearance")),
                json_string_value(json_object_get(out, "auth_method")),
                json_is_true(json_object_get(out, "mfa")) ? ", MFA" : "",
-               json_is_true(json_object_get(out, "admin")) ? ", admin" : "");
+               groups != NULL ? groups : "[]");
+        free(groups);
     }
     json_decref(out);
     return 0;

@@ -17,6 +17,8 @@
 #include "cli/cli.h"
 #include "cli/util.h"
 #include "keys/keyring.h"
+#include "app/access.h"
+#include "meta/access.h"
 #include "meta/meta.h"
 #include "tls/certgen.h"
 #include "util/secure.h"
@@ -159,8 +161,15 @@ int cli_init(int argc, char **argv)
         fprintf(stderr, "coffer init: cannot create the database\n");
         goto out;
     }
+    char admin_principal[128];
+    snprintf(admin_principal, sizeof(admin_principal), "user:%s", admin);
+    if (access_seed_builtins(m) != ERR_OK) {
+        fprintf(stderr, "coffer init: cannot store the built-in roles\n");
+        goto out;
+    }
     if (password_hash(password, &hash) != ERR_OK ||
-        meta_user_create(m, admin, hash, 3, NULL, 1) != ERR_OK) {
+        meta_user_create(m, admin, hash, 3, NULL, 1) != ERR_OK ||
+        meta_binding_add(m, "admin", admin_principal, NULL, "system:init") != ERR_OK) {
         fprintf(stderr, "coffer init: cannot create the admin user\n");
         goto out;
     }

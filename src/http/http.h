@@ -30,7 +30,8 @@ struct principal {
     int is_admin;
     int mfa;
     int64_t mfa_at;
-    json_t *attrs;        /* owned */
+    json_t *attrs;        /* owned: object of principal attributes */
+    json_t *groups;       /* owned: array of group names */
     uint8_t token_hash[32];
 };
 

@@ -441,6 +441,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     json_decref(r->json);
     json_decref(r->body_json);
     json_decref(r->who.attrs);
+    json_decref(r->who.groups);
     if (r->body != NULL) {
         secure_wipe(r->body, r->body_len);
         free(r->body);

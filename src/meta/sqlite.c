@@ -11,10 +11,7 @@
 
 #include "util/log.h"
 
-struct meta {
-    sqlite3 *db;
-    pthread_mutex_t lock;
-};
+#include "meta/meta_int.h"
 
 static const char *const meta_migrations[] = {
     /* 1: initial schema */
@@ -69,6 +66,42 @@ static const char *const meta_migrations[] = {
     "CREATE TABLE lineage ("
     " child INTEGER NOT NULL REFERENCES versions(id),"
     " parent_ref TEXT NOT NULL);",
+    /* 2: access policies, roles, bindings, groups */
+    "CREATE TABLE policies ("
+    " name TEXT PRIMARY KEY,"
+    " document TEXT NOT NULL,"
+    " global INTEGER NOT NULL DEFAULT 0,"
+    " builtin INTEGER NOT NULL DEFAULT 0,"
+    " updated_at INTEGER NOT NULL,"
+    " updated_by TEXT NOT NULL);"
+    "CREATE TABLE roles ("
+    " name TEXT PRIMARY KEY,"
+    " builtin INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE role_policies ("
+    " role TEXT NOT NULL REFERENCES roles(name) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL REFERENCES policies(name) ON DELETE CASCADE,"
+    " PRIMARY KEY(role, policy));"
+    "CREATE TABLE bindings ("
+    " id INTEGER PRIMARY KEY,"
+    " role TEXT NOT NULL REFERENCES roles(name) ON DELETE CASCADE,"
+    " principal TEXT NOT NULL,"
+    " scope TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL,"
+    " UNIQUE(role, principal, scope));"
+    "CREATE INDEX bindings_principal ON bindings(principal);"
+    "CREATE TABLE groups ("
+    " name TEXT PRIMARY KEY,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE group_members ("
+    " grp TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,"
+    " principal TEXT NOT NULL,"
+    " PRIMARY KEY(grp, principal));"
+    "CREATE INDEX group_members_principal ON group_members(principal);"
+    "CREATE TABLE settings ("
+    " key TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL);",
 };
 
 #define META_MIGRATION_COUNT (int)(sizeof(meta_migrations) / sizeof(meta_migrations[0]))
@@ -100,12 +133,12 @@ int meta_kind_valid(const char *kind)
     return 0;
 }
 
-static int64_t meta_now(void)
+int64_t meta_now(void)
 {
     return (int64_t)time(NULL);
 }
 
-static enum err meta_exec(struct meta *m, const char *sql)
+enum err meta_exec(struct meta *m, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(m->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -185,7 +218,7 @@ void meta_close(struct meta *m)
     free(m);
 }
 
-static sqlite3_stmt *meta_prepare(struct meta *m, const char *sql)
+sqlite3_stmt *meta_prepare(struct meta *m, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -201,7 +234,7 @@ static void meta_copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
     snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
 }
 
-static json_t *meta_column_json(sqlite3_stmt *st, int col)
+json_t *meta_column_json(sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     json_t *j = t != NULL ? json_loads((const char *)t, 0, NULL) : NULL;
