@@ -36,6 +36,15 @@ COFFER_BIN=${COFFER_BIN:-$REPO/build/coffer}
 
 die() {
     echo "transfer.sh: $*" >&2
+    # Say whether a server went away, and show its last words.
+    if [ -n "${COFFER_PID:-}" ]; then
+        kill -0 "$COFFER_PID" 2>/dev/null || echo "transfer.sh: the coffer server (pid $COFFER_PID) is no longer running" >&2
+        [ -f "${WORK:-}/coffer.log" ] && tail -3 "$WORK/coffer.log" | sed 's/^/  coffer.log: /' >&2
+    fi
+    if [ -n "${NGINX_PID:-}" ]; then
+        kill -0 "$NGINX_PID" 2>/dev/null || echo "transfer.sh: nginx (pid $NGINX_PID) is no longer running" >&2
+        [ -f "${NPREFIX:-}/error.log" ] && tail -3 "$NPREFIX/error.log" | sed 's/^/  nginx error.log: /' >&2
+    fi
     exit 2
 }
 note() { echo "== $*"; }
@@ -94,9 +103,10 @@ fi
 if [ -z "${WORK_BASE:-}" ]; then
     if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK_BASE=/dev/shm; else WORK_BASE=${TMPDIR:-/tmp}; fi
 fi
-WORK=$(mktemp -d "$WORK_BASE/coffer-bench.XXXXXX")
 COFFER_PID=
 NGINX_PID=
+WORK=$(mktemp -d "$WORK_BASE/coffer-bench.XXXXXX")
+NPREFIX=$WORK/nginx
 
 cleanup() {
     local rc=$?
@@ -128,7 +138,6 @@ avail_mb=$(df -Pm "$WORK" | awk 'NR == 2 { print $4 }')
 FSTYPE=$(stat -f -c %T "$WORK")
 SRC=$WORK/src.bin
 CDATA=$WORK/coffer
-NPREFIX=$WORK/nginx
 NROOT=$NPREFIX/root
 mkdir -p "$NPREFIX"/{client_body,proxy,fastcgi,uwsgi,scgi} "$NROOT/files" "$NROOT/up"
 

@@ -33,4 +33,20 @@ enum err api_list(struct request *r);
 enum err api_label(struct request *r);
 enum err api_remove(struct request *r);
 
+/* access_api.c */
+enum err api_policy_list(struct request *r);
+enum err api_policy_show(struct request *r);
+enum err api_policy_put(struct request *r);
+enum err api_policy_delete(struct request *r);
+enum err api_role_list(struct request *r);
+enum err api_role_show(struct request *r);
+enum err api_role_create(struct request *r);
+enum err api_role_bind(struct request *r);
+enum err api_role_unbind(struct request *r);
+enum err api_group_list(struct request *r);
+enum err api_group_add(struct request *r);
+enum err api_group_member_add(struct request *r);
+enum err api_group_member_remove(struct request *r);
+enum err api_explain(struct request *r);
+
 #endif

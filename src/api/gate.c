@@ -70,7 +70,7 @@ void gate_decide(struct request *r, const char *action, const char *resource,
         if (ng < GATE_MAX_GROUPS && json_is_string(g))
             groups[ng++] = json_string_value(g);
     }
-    time_t now = time(NULL);
+    time_t now = r->now_override != 0 ? (time_t)r->now_override : time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
     struct authz_request q = {

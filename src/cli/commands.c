@@ -15,6 +15,9 @@ int cli_show(int argc, char **argv);
 int cli_versions(int argc, char **argv);
 int cli_label(int argc, char **argv);
 int cli_rm(int argc, char **argv);
+int cli_policy(int argc, char **argv);
+int cli_role(int argc, char **argv);
+int cli_group(int argc, char **argv);
 
 static int cli_version(int argc, char **argv)
 {
@@ -38,6 +41,9 @@ const struct cli_command cli_commands[] = {
     {"label", cli_label, "change tags or sensitivity"},
     {"rm", cli_rm, "tombstone a version"},
     {"user", cli_user, "manage users (add, ls, show, disable, passwd)"},
+    {"group", cli_group, "manage groups and their members"},
+    {"role", cli_role, "list, create, bind and unbind roles"},
+    {"policy", cli_policy, "store, list, show, delete and explain policies"},
     {"version", cli_version, "print the version"},
     {NULL, NULL, NULL},
 };

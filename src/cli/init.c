@@ -21,6 +21,7 @@
 #include "meta/access.h"
 #include "meta/meta.h"
 #include "tls/certgen.h"
+#include "util/log.h"
 #include "util/secure.h"
 
 static void init_usage(FILE *f)
@@ -75,6 +76,7 @@ int cli_init(int argc, char **argv)
     const char *sans[TLS_EXTRA_SANS_MAX];
     size_t nsans = 0;
     int pw_stdin = 0, c;
+    log_set_level(LOG_WARN);
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {

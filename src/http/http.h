@@ -82,6 +82,7 @@ struct request {
     int responded;
     uint64_t bytes_out;
     void *state;                     /* route-private */
+    int64_t now_override;            /* policy explain: decide as of this time (0: now) */
 };
 
 /* Starts the daemon for app; returns after the socket is listening. */
