@@ -343,7 +343,6 @@ PULL_PAIRS=$(paired pull)
 PUSH_PAIRS=$(paired push)
 COFFER_HWM=$(max_of "${HWM[coffer.pull]}" "${HWM[coffer.push]}")
 COFFER_RSS_AFTER=$(status_mib "$COFFER_PID" VmRSS)
-NGINX_HWM=$(max_of "${HWM[nginx.pull]}" "${HWM[nginx.push]}")
 
 # ---- report ------------------------------------------------------------
 

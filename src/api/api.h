@@ -49,4 +49,11 @@ enum err api_group_member_add(struct request *r);
 enum err api_group_member_remove(struct request *r);
 enum err api_explain(struct request *r);
 
+/* audit_api.c (all need audit:Read) */
+enum err api_audit_events(struct request *r);
+enum err api_audit_head(struct request *r);
+enum err api_audit_proof(struct request *r);
+enum err api_audit_consistency(struct request *r);
+enum err api_audit_verify(struct request *r);
+
 #endif

@@ -124,7 +124,7 @@ enum err gate_check(struct request *r, const char *action, const char *resource,
         return http_fail(r, ERR_UNAUTHENTICATED, NULL);
     struct authz_decision d;
     memset(&d, 0, sizeof(d));
-    char stmt_text[AUTHZ_MAX_DECIDING][AUTHZ_NAME_MAX * 2 + 48];
+    char stmt_text[AUTHZ_MAX_DECIDING][AUTHZ_NAME_MAX * 4 + 64];
     const char *stmts[AUTHZ_MAX_DECIDING];
     size_t n = 0;
     const char *reason;

@@ -5,6 +5,7 @@
 
 #include "audit/audit.h"
 #include "audit/event.h"
+#include "audit/syslog.h"
 #include "util/log.h"
 
 enum err api_record(struct request *r, const struct record *rec)
@@ -41,9 +42,12 @@ enum err api_record(struct request *r, const struct record *rec)
     };
     char *json = NULL;
     size_t len = 0;
+    uint64_t index = 0;
     enum err e = audit_event_encode(&ev, &json, &len);
     if (e == ERR_OK)
-        e = audit_log_append(r->app->audit, json, len, NULL);
+        e = audit_log_append(r->app->audit, json, len, &index);
+    if (e == ERR_OK)
+        audit_syslog_send(r->app->audit_syslog, index, json, len);
     free(json);
     if (e != ERR_OK) {
         log_error("audit: cannot record %s on %s for request %s; refusing the request",

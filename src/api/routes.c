@@ -36,5 +36,11 @@ const struct route api_routes[] = {
     {"POST", "/v1/groups/", 0, BODY_JSON, 1, NULL, NULL, api_group_member_add, NULL},
     {"DELETE", "/v1/groups/", 0, BODY_NONE, 1, NULL, NULL, api_group_member_remove, NULL},
     {"POST", "/v1/explain", 1, BODY_JSON, 1, NULL, NULL, api_explain, NULL},
+    {"GET", "/v1/audit/events", 1, BODY_NONE, 1, NULL, NULL, api_audit_events, NULL},
+    {"GET", "/v1/audit/head", 1, BODY_NONE, 1, NULL, NULL, api_audit_head, NULL},
+    {"GET", "/v1/audit/proof/", 0, BODY_NONE, 1, NULL, NULL, api_audit_proof, NULL},
+    {"GET", "/v1/audit/consistency/", 0, BODY_NONE, 1, NULL, NULL, api_audit_consistency, NULL},
+    {"GET", "/v1/audit/verify", 1, BODY_NONE, 1, NULL, NULL, api_audit_verify, NULL},
+    {"POST", "/v1/audit/verify", 1, BODY_JSON, 1, NULL, NULL, api_audit_verify, NULL},
     {NULL, NULL, 0, BODY_NONE, 0, NULL, NULL, NULL, NULL},
 };

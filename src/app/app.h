@@ -15,6 +15,7 @@ struct meta;
 struct blob_store;
 struct key_provider;
 struct audit_log;
+struct audit_syslog;
 
 struct app_config {
     char data_dir[1024];
@@ -38,6 +39,7 @@ struct app {
     struct blob_store *blobs;
     struct key_provider *keys;
     struct audit_log *audit;
+    struct audit_syslog *audit_syslog; /* forwarding of audit events, NULL if off */
 };
 
 /* Fills cfg with defaults for data_dir. */

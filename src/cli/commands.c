@@ -18,6 +18,7 @@ int cli_rm(int argc, char **argv);
 int cli_policy(int argc, char **argv);
 int cli_role(int argc, char **argv);
 int cli_group(int argc, char **argv);
+int cli_audit(int argc, char **argv);
 
 static int cli_version(int argc, char **argv)
 {
@@ -44,6 +45,7 @@ const struct cli_command cli_commands[] = {
     {"group", cli_group, "manage groups and their members"},
     {"role", cli_role, "list, create, bind and unbind roles"},
     {"policy", cli_policy, "store, list, show, delete and explain policies"},
+    {"audit", cli_audit, "read, export, prove and verify the audit log"},
     {"version", cli_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "audit/syslog.h"
 #include "cli/cli.h"
 #include "http/http.h"
 #include "util/log.h"
@@ -15,13 +16,16 @@
 static void server_usage(FILE *f)
 {
     fprintf(f, "usage: coffer server --data DIR [--listen HOST:PORT] [--port-file FILE]\n"
-               "                     [--threads N] [--behind-proxy] [--new-audit-segment]\n\n"
+               "                     [--threads N] [--behind-proxy] [--new-audit-segment]\n"
+               "                     [--syslog udp://HOST:PORT|tcp://HOST:PORT|unix:PATH]\n\n"
                "Serves the registry over HTTPS (default 127.0.0.1:8443). Port 0 picks a free\n"
                "port; --port-file writes the port chosen. --behind-proxy serves plain HTTP on a\n"
                "loopback address for a TLS-terminating proxy that sets X-Forwarded-For and\n"
                "X-Forwarded-Proto; it is refused on any other address. The server refuses to\n"
                "start when its audit log fails verification, unless --new-audit-segment is\n"
-               "given: the old log is kept and the new segment is recorded.\n");
+               "given: the old log is kept and the new segment is recorded. --syslog also\n"
+               "forwards every audit event as an RFC 5424 message (best effort; the audit log\n"
+               "stays the record).\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -62,10 +66,11 @@ int cli_server(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"behind-proxy", no_argument, NULL, 'x'},
         {"new-audit-segment", no_argument, NULL, 'N'},
+        {"syslog", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *data = NULL, *listen = NULL, *port_file = NULL;
+    const char *data = NULL, *listen = NULL, *port_file = NULL, *syslog_target = NULL;
     long threads = 0;
     int behind_proxy = 0, new_segment = 0, c;
     optind = 1;
@@ -92,6 +97,9 @@ int cli_server(int argc, char **argv)
             break;
         case 'N':
             new_segment = 1;
+            break;
+        case 'S':
+            syslog_target = optarg;
             break;
         case 'h':
             server_usage(stdout);
@@ -129,14 +137,23 @@ int cli_server(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    enum err e = app_open(&app);
+    enum err e = ERR_OK;
+    if (syslog_target != NULL &&
+        (e = audit_syslog_open(syslog_target, &app.audit_syslog)) != ERR_OK) {
+        fprintf(stderr, "coffer server: --syslog must be udp://HOST:PORT, tcp://HOST:PORT or "
+                        "unix:/PATH with a host that resolves\n");
+        return err_info(e)->exit_code;
+    }
+    e = app_open(&app);
     if (e != ERR_OK) {
+        audit_syslog_close(app.audit_syslog);
         app_close(&app);
         return err_info(e)->exit_code;
     }
     struct MHD_Daemon *d = NULL;
     e = http_start(&app, &d);
     if (e != ERR_OK) {
+        audit_syslog_close(app.audit_syslog);
         app_close(&app);
         return err_info(e)->exit_code;
     }
@@ -157,6 +174,8 @@ int cli_server(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("signal %d received; shutting down", sig);
     http_stop(d);
+    audit_syslog_close(app.audit_syslog);
+    app.audit_syslog = NULL;
     app_close(&app);
     log_info("stopped");
     return 0;

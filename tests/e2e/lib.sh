@@ -228,6 +228,7 @@ e2e_init() {
     esac
     E2E_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/coffer-e2e-$1.XXXXXX") || exit 1
     chmod 700 "$E2E_ROOT"
+    exec 3>&1
     trap e2e_cleanup EXIT
     trap 'e2e_interrupted' INT TERM HUP
     # No credentials, server or CA from the caller's environment.
@@ -257,8 +258,13 @@ e2e_tmpdir() {
 # bg_track PID: a background helper process to kill on exit.
 bg_track() { E2E_BG_PIDS+=("$1"); }
 
+# Reports an interrupt on the test's original stdout (fd 3): the signal may
+# arrive while a function's output is redirected by run_cmd.
 e2e_interrupted() {
-    fail "interrupted"
+    {
+        fail "interrupted by a signal"
+        echo "$E2E_PASS passed, $E2E_FAIL failed"
+    } >&3
     exit 1
 }
 

@@ -128,7 +128,9 @@ assert_eq "$(grep -oE '"version": *[0-9]+' "$LAST_OUT" | grep -oE '[0-9]+' | tr 
     "1 2 3 " "versions lists 1 2 3 in order"
 
 expect_fail coffer push "$FILES" fraud/dev/models/dir
+assert_eq "$(wc -l <"$LAST_ERR")" 1 "push of a directory: one-line error"
 expect_fail coffer push "$FILES/does-not-exist" fraud/dev/models/missing
+assert_eq "$(wc -l <"$LAST_ERR")" 1 "push of a missing file: one-line error"
 expect_exit 5 coffer versions fraud/dev/models/dir
 expect_exit 5 coffer versions fraud/dev/models/missing
 expect_exit 2 coffer push "$FILES/one" fraud/dev/models/one --kind nonsense
@@ -138,6 +140,7 @@ expect_exit 2 coffer push "$FILES/one"
 # --------------------------------------------------------------------------
 log "missing artifacts and invalid paths"
 expect_exit 5 coffer pull fraud/dev/nothing/here -o "$FILES/nothing"
+assert_eq "$(wc -l <"$LAST_ERR")" 1 "not found: one-line error"
 assert_no_file "$FILES/nothing" "pull of a missing artifact writes no file"
 expect_exit 5 coffer show fraud/dev/nothing/here
 expect_exit 5 coffer versions fraud/dev/nothing/here
@@ -387,6 +390,10 @@ use_config bob
 retarget_cli
 expect_ok coffer whoami
 expect_exit 5 coffer pull fraud/dev/models/one -o "$FILES/bob3"
+use_config fresh
+expect_ok login_cli admin "$ADMIN_PW"
+expect_ok coffer pull fraud/dev/models/one@2 -o "$FILES/fresh"
+assert_same_file "$FILES/fresh" "$FILES/one-b" "a new login after restart can pull"
 use_config default
 
 # --------------------------------------------------------------------------
