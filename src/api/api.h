@@ -13,6 +13,24 @@ enum err api_health(struct request *r);
 enum err api_login(struct request *r);
 enum err api_logout(struct request *r);
 enum err api_whoami(struct request *r);
+enum err api_login_mfa(struct request *r);
+
+/* mfa_api.c: the caller's own TOTP enrolment */
+enum err api_mfa_status(struct request *r);
+enum err api_mfa_enroll(struct request *r);
+enum err api_mfa_confirm(struct request *r);
+enum err api_mfa_disable(struct request *r);
+enum err api_mfa_reset(struct request *r); /* admin:Users */
+
+/* tokens_api.c: API tokens of service accounts */
+enum err api_token_create(struct request *r);
+enum err api_token_list(struct request *r);
+enum err api_token_revoke(struct request *r);
+
+/* oidc_api.c: trusted OIDC issuers (admin:Users) */
+enum err api_oidc_list(struct request *r);
+enum err api_oidc_put(struct request *r);
+enum err api_oidc_delete(struct request *r);
 
 /* users.c */
 enum err api_user_list(struct request *r);

@@ -338,13 +338,22 @@ void api_push_cleanup(struct request *r)
 
 /* Resolves r->param as a reference the caller may act on with action.
  * Missing and forbidden get the same answer, so existence is not revealed. */
+static enum err api_resolve_ex(struct request *r, const char *action, int include_deleted,
+                               struct artifact_ref *ref, struct meta_version *v);
+
 static enum err api_resolve(struct request *r, const char *action, struct artifact_ref *ref,
                             struct meta_version *v)
+{
+    return api_resolve_ex(r, action, 0, ref, v);
+}
+
+static enum err api_resolve_ex(struct request *r, const char *action, int include_deleted,
+                               struct artifact_ref *ref, struct meta_version *v)
 {
     char why[200];
     if (ref_parse(r->param, NULL, ref, why, sizeof(why)) != ERR_OK)
         return http_fail(r, ERR_INVALID, "invalid reference: %s", why);
-    enum err e = meta_version_get(r->app->meta, ref, v);
+    enum err e = meta_version_get_ex(r->app->meta, ref, include_deleted, v);
     if (e == ERR_NOT_FOUND) {
         /* Probes for paths that do not exist are recorded too. */
         struct record rec = {.action = action,
@@ -544,8 +553,9 @@ enum err api_versions(struct request *r)
 {
     struct artifact_ref ref;
     struct meta_version v;
-    /* Seeing the version list needs Read on the artifact (its latest version). */
-    enum err e = api_resolve(r, "artifact:Read", &ref, &v);
+    /* Seeing the version list needs Read on the artifact (its newest version,
+     * tombstoned or not: a deleted version's record stays listed). */
+    enum err e = api_resolve_ex(r, "artifact:Read", 1, &ref, &v);
     if (e != ERR_OK)
         return e;
     if (ref.explicit_version) {

@@ -18,7 +18,8 @@
 static int gate_is_self_service(const char *action)
 {
     return strcasecmp(action, "self:Whoami") == 0 || strcasecmp(action, "self:Logout") == 0 ||
-           strcasecmp(action, "self:Password") == 0;
+           strcasecmp(action, "self:Password") == 0 || strcasecmp(action, "self:Mfa") == 0 ||
+           strcasecmp(action, "self:Token") == 0;
 }
 
 static size_t gate_kv(json_t *obj, struct authz_kv *out, size_t cap)
@@ -102,6 +103,26 @@ void gate_decide(struct request *r, const char *action, const char *resource,
     /* No snapshot means no policy could be compiled: everything is denied. */
     struct authz_snapshot *snap = authz_slot_acquire(&authz_global_slot);
     authz_decide(snap, &q, d);
+    /* An API token may do only what both it (service:NAME with its roles)
+     * and its owner may: decide again as the owner and keep a denial. */
+    if (r->who.token_id != 0 && d->effect == AUTHZ_ALLOW) {
+        const char *ogroups[GATE_MAX_GROUPS];
+        size_t nog = 0;
+        json_array_foreach(r->who.owner_groups, i, g)
+        {
+            if (nog < GATE_MAX_GROUPS && json_is_string(g))
+                ogroups[nog++] = json_string_value(g);
+        }
+        struct authz_request owner = q;
+        owner.principal_type = AUTHZ_PRINCIPAL_USER;
+        owner.principal_name = r->who.owner;
+        owner.groups = ogroups;
+        owner.n_groups = nog;
+        struct authz_decision od;
+        authz_decide(snap, &owner, &od);
+        if (od.effect != AUTHZ_ALLOW)
+            *d = od;
+    }
     authz_snapshot_release(snap);
 }
 

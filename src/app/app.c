@@ -65,7 +65,7 @@ static int id_cmp(const void *a, const void *b)
 static int id_set_has(const char *id, void *ctx)
 {
     struct id_set *s = ctx;
-    return bsearch(&id, s->ids, s->n, sizeof(*s->ids), id_cmp) != NULL;
+    return s->n > 0 && bsearch(&id, s->ids, s->n, sizeof(*s->ids), id_cmp) != NULL;
 }
 
 /* Removes uploads interrupted by a crash: temporary files, and blobs moved
@@ -75,7 +75,8 @@ static enum err app_cleanup(struct app *app)
     struct id_set set = {0};
     enum err e = meta_blob_ids(app->meta, id_set_add, &set);
     if (e == ERR_OK) {
-        qsort(set.ids, set.n, sizeof(*set.ids), id_cmp);
+        if (set.n > 0)
+            qsort(set.ids, set.n, sizeof(*set.ids), id_cmp);
         unsigned removed = 0;
         e = blob_cleanup(app->blobs, id_set_has, &set, &removed);
         if (removed > 0)

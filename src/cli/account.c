@@ -121,8 +121,10 @@ int cli_logout(int argc, char **argv)
     if (rc != 0)
         return rc;
     rc = client_json(&c, "POST", "/v1/auth/logout", NULL, NULL);
-    /* Forget the local credential even if the server already dropped it. */
-    if (client_store_clear() != 0)
+    /* Forget the local credential even if the server already dropped it; keep
+     * the server and CA so that the next 'coffer login' needs only the user. */
+    secure_wipe(c.token, sizeof(c.token));
+    if (client_store_save(&c) != 0 && client_store_clear() != 0)
         fprintf(stderr, "coffer: could not remove the stored credentials\n");
     if (rc == 0 && !c.json_output)
         printf("Logged out\n");

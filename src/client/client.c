@@ -319,7 +319,7 @@ int client_upload(struct client *c, const char *path, const char *file, json_t *
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         client_error("cannot open %s: %s", file, strerror(errno));
-        return 1;
+        return 2;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {

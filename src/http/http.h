@@ -33,6 +33,11 @@ struct principal {
     json_t *attrs;        /* owned: object of principal attributes */
     json_t *groups;       /* owned: array of group names */
     uint8_t token_hash[32];
+    /* API tokens (auth_method "token"): the token's permissions are
+     * intersected with those of its owner, decided as user:owner. */
+    int64_t token_id;     /* 0 unless authenticated by an API token */
+    char owner[80];       /* owner's user name, "" unless token_id != 0 */
+    json_t *owner_groups; /* owned: the owner's groups */
 };
 
 struct request;
@@ -80,9 +85,12 @@ struct request {
     enum err err;
     char errmsg[HTTP_ERRMSG_MAX];
     int responded;
+    int body_failed;                 /* an error arose while the body arrived */
+    char allow[48];                  /* methods allowed on the path, for 405 */
     uint64_t bytes_out;
     void *state;                     /* route-private */
     int64_t now_override;            /* policy explain: decide as of this time (0: now) */
+    int64_t retry_after;             /* seconds for Retry-After on a 429 (0: 60) */
 };
 
 /* Starts the daemon for app; returns after the socket is listening. */

@@ -16,11 +16,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "authn/apitoken.h"
+#include "authn/oidc.h"
 #include "authn/session.h"
 #include "util/log.h"
 #include "util/secure.h"
 
 /* TLS 1.2 and 1.3 only; AEAD ciphers with forward secrecy only; no compression. */
+/* Bytes of a failed request's body read and discarded so that the error can
+ * still be answered. */
+#define HTTP_DRAIN_MAX (64ULL << 20)
+
 #define HTTP_TLS_PRIORITIES                                                                        \
     "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:"            \
     "+ECDHE-ECDSA:+ECDHE-RSA:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+SIGN-ALL:"           \
@@ -102,10 +108,13 @@ static enum MHD_Result http_queue_json(struct request *r, int status, json_t *bo
     http_add_common_headers(r, resp);
     if (status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"coffer\"");
-    if (status == 429)
-        MHD_add_response_header(resp, "Retry-After", "60");
-    if (status == 405 && r->route != NULL)
-        MHD_add_response_header(resp, "Allow", r->route->method);
+    if (status == 429) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%lld", (long long)(r->retry_after > 0 ? r->retry_after : 60));
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
+    if (status == 405 && r->allow[0] != '\0')
+        MHD_add_response_header(resp, "Allow", r->allow);
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->status = status;
@@ -190,9 +199,11 @@ static void http_client_address(struct request *r)
 
 /* Finds the route for method and path. Sets *path_known when some route
  * matches the path with another method. */
-static const struct route *http_route_find(const char *method, const char *path, int *path_known)
+static const struct route *http_route_find(const char *method, const char *path, int *path_known,
+                                           char *allow, size_t allow_cap)
 {
     *path_known = 0;
+    allow[0] = '\0';
     for (const struct route *rt = api_routes; rt->method != NULL; rt++) {
         size_t plen = strlen(rt->prefix);
         int match = rt->exact ? strcmp(path, rt->prefix) == 0
@@ -202,6 +213,10 @@ static const struct route *http_route_find(const char *method, const char *path,
         if (strcmp(rt->method, method) == 0)
             return rt;
         *path_known = 1;
+        if (strstr(allow, rt->method) == NULL) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", rt->method);
+        }
     }
     return NULL;
 }
@@ -241,7 +256,13 @@ static enum err http_authenticate(struct request *r)
     const char *token = auth + 7;
     while (*token == ' ')
         token++;
-    enum err e = session_authenticate(r, token);
+    enum err e;
+    if (strncmp(token, APITOKEN_PREFIX, strlen(APITOKEN_PREFIX)) == 0)
+        e = apitoken_authenticate(r, token);
+    else if (strncmp(token, SESSION_TOKEN_PREFIX, strlen(SESSION_TOKEN_PREFIX)) == 0)
+        e = session_authenticate(r, token);
+    else
+        e = oidc_authenticate(r, token);
     if (e == ERR_UNAUTHENTICATED)
         return http_fail(r, e, "invalid or expired credential; run 'coffer login'");
     if (e != ERR_OK)
@@ -272,7 +293,7 @@ static enum err http_validate(struct request *r, const char *url, const char *me
     }
     int path_known = 0;
     const char *lookup = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    r->route = http_route_find(lookup, url, &path_known);
+    r->route = http_route_find(lookup, url, &path_known, r->allow, sizeof(r->allow));
     if (r->route == NULL) {
         if (path_known)
             return http_fail(r, ERR_METHOD, "method %s is not allowed on %s", method,
@@ -398,6 +419,18 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->body_failed) {
+        /* libmicrohttpd cannot answer while a body is still arriving: the
+         * rest is read and discarded, up to a bound, then the error is sent.
+         * Past the bound the connection is closed instead. */
+        if (*upload_data_size == 0)
+            return http_queue_error(r);
+        if (*upload_data_size > HTTP_DRAIN_MAX - r->body_bytes)
+            return MHD_NO;
+        r->body_bytes += *upload_data_size;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -411,8 +444,13 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
             e = http_json_append(r, upload_data, n);
         else
             e = http_fail(r, ERR_INVALID, "this endpoint takes no request body");
-        if (e != ERR_OK)
-            return http_queue_error(r);
+        if (e != ERR_OK) {
+            r->body_failed = 1;
+            if (r->route->cleanup != NULL) {
+                /* Release the upload's resources now rather than at the end. */
+                r->route->cleanup(r);
+            }
+        }
         return MHD_YES;
     }
     /* The whole request has arrived. */
@@ -442,6 +480,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     json_decref(r->body_json);
     json_decref(r->who.attrs);
     json_decref(r->who.groups);
+    json_decref(r->who.owner_groups);
     if (r->body != NULL) {
         secure_wipe(r->body, r->body_len);
         free(r->body);

@@ -112,6 +112,10 @@ enum err meta_version_commit(struct meta *m, const struct meta_new_version *nv,
  * v->deleted). ERR_NOT_FOUND if absent. Caller calls meta_version_clear. */
 enum err meta_version_get(struct meta *m, const struct artifact_ref *ref, struct meta_version *v);
 void meta_version_clear(struct meta_version *v);
+/* As meta_version_get; with include_deleted, PATH@latest resolves to the
+ * newest version even when it is tombstoned (for version listings). */
+enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int include_deleted,
+                             struct meta_version *v);
 /* A JSON object describing the version (and its artifact, parents and children). */
 enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out);
 /* All versions of an artifact as a JSON array, oldest first. */

@@ -698,8 +698,18 @@ static void meta_version_fill(sqlite3_stmt *st, struct meta_version *v)
 
 enum err meta_version_get(struct meta *m, const struct artifact_ref *ref, struct meta_version *v)
 {
+    return meta_version_get_ex(m, ref, 0, v);
+}
+
+enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int include_deleted,
+                             struct meta_version *v)
+{
     const char *sql;
-    switch (ref->kind) {
+    switch (include_deleted && ref->kind == REF_LATEST ? REF_COUNT_ : ref->kind) {
+    case REF_COUNT_:
+        sql = "SELECT " META_VERSION_COLUMNS " FROM versions v JOIN artifacts a ON "
+              "v.artifact_id=a.id WHERE a.path=? ORDER BY v.version DESC LIMIT 1";
+        break;
     case REF_NUMBER:
         sql = "SELECT " META_VERSION_COLUMNS " FROM versions v JOIN artifacts a ON "
               "v.artifact_id=a.id WHERE a.path=? AND v.version=?";

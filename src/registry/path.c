@@ -196,6 +196,8 @@ enum err ref_parse(const char *s, const char *const *envs, struct artifact_ref *
 
 enum err path_prefix_check(const char *s, char *why, size_t why_len)
 {
+    if (s == NULL)
+        return path_fail(why, why_len, "missing prefix");
     size_t len = strnlen(s, PATH_FULL_MAX + 1);
     if (len > PATH_FULL_MAX)
         return path_fail(why, why_len, "prefix is longer than %d bytes", PATH_FULL_MAX);

@@ -26,7 +26,7 @@ struct artifact_path {
     char full[PATH_FULL_MAX + 1];
 };
 
-enum ref_kind { REF_LATEST, REF_NUMBER, REF_SHA256 };
+enum ref_kind { REF_LATEST, REF_NUMBER, REF_SHA256, REF_COUNT_ /* internal */ };
 
 struct artifact_ref {
     struct artifact_path path;

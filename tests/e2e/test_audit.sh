@@ -96,6 +96,9 @@ def mth(leaves):
     return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()
 
 cmd, d = sys.argv[1], sys.argv[2]
+if cmd == "event-of-proof":    # the exact event bytes carried by a proof
+    sys.stdout.write(json.load(open(d))["event"])
+    sys.exit(0)
 ev, hd = os.path.join(d, "events.log"), os.path.join(d, "heads.log")
 data, recs = records(ev)
 bodies = [r for _, r in recs]
@@ -147,8 +150,6 @@ elif cmd == "forge":           # append an event and a head signed by another ke
     with open(hd, "a") as f:
         f.write(json.dumps(head, separators=(",", ":")) + "\n")
     print(len(bodies) - 1)
-elif cmd == "event-of-proof":  # the exact event bytes carried by a proof
-    sys.stdout.write(json.load(open(sys.argv[3]))["event"])
 EOF
 tamper() { python3 "$E2E_ROOT/tamper.py" "$@"; }
 
@@ -162,7 +163,8 @@ fresh_copy() {
 }
 
 # expect_tampered DESC COPY LO HI [VERIFY-OPTIONS...]: verify exits 7 and
-# names a first bad event in LO..HI (or, with LO=head:N, the bad head N).
+# names a first bad event in LO..HI whose reported range reaches HI (the
+# changed event); with LO=head:N, it names the bad head N.
 expect_tampered() {
     local desc="$1" copy="$2" lo="$3" hi="$4"
     shift 4
@@ -173,7 +175,7 @@ expect_tampered() {
         return
     fi
     ok "$desc: exit 7"
-    local out first
+    local out first last
     out=$(cat "$LAST_OUT" "$LAST_ERR")
     case "$lo" in
     head:*)
@@ -181,8 +183,10 @@ expect_tampered() {
         ;;
     *)
         first=$(sed -nE 's/^first bad event: ([0-9]+) .*/\1/p' "$LAST_OUT" | head -n 1)
-        if [ -n "$first" ] && [ "$first" -ge "$lo" ] && [ "$first" -le "$hi" ]; then
-            ok "$desc: names first bad event $first (expected $lo..$hi)"
+        last=$(sed -nE 's/^first bad event: .*events [0-9]+\.\.([0-9]+)\).*/\1/p' "$LAST_OUT" | head -n 1)
+        if [ -n "$first" ] && [ -n "$last" ] && [ "$first" -ge "$lo" ] && [ "$first" -le "$hi" ] &&
+            [ "$last" -ge "$hi" ]; then
+            ok "$desc: names first bad event $first, range $first..$last holds event $hi"
         else
             fail "$desc: names the first bad event in $lo..$hi (output: $(head -c 300 "$LAST_OUT"))"
         fi
@@ -210,6 +214,7 @@ with open(sys.argv[1], "ab", buffering=0) as f:
         f.write(data.replace(b"\n", b" ") + b"\n")
 ' "$SYSLOG_OUT" &
     bg_track $!
+    disown $!
     wait_for "$SYSLOG_OUT.port" '[0-9]' 10 && SYSLOG_PORT=$(cat "$SYSLOG_OUT.port")
 fi
 expect_exit 2 coffer server --data "$DATA" --syslog "ftp://nowhere"
@@ -224,10 +229,10 @@ ok "server starts"
 expect_ok login_cli admin "$ADMIN_PW"
 random_file "$FILES/m1" 4096
 random_file "$FILES/m2" 8192
-expect_ok coffer push "$FILES/m1" fraud/prod/model
-expect_ok coffer push "$FILES/m2" fraud/prod/model
+expect_ok coffer push "$FILES/m1" fraud/dev/model
+expect_ok coffer push "$FILES/m2" fraud/dev/model
 expect_ok coffer push "$FILES/m1" other/dev/data
-expect_ok coffer pull fraud/prod/model@1 -o "$FILES/out1"
+expect_ok coffer pull fraud/dev/model@1 -o "$FILES/out1"
 expect_ok coffer ls
 expect_ok coffer user add bob --password-stdin <<<"$BOB_PW"
 
@@ -244,7 +249,7 @@ log "tail and export"
 expect_ok coffer audit tail -n 50
 tail_out=$(cat "$LAST_OUT")
 assert_contains "$tail_out" "artifact:Write" "tail shows uploads"
-assert_contains "$tail_out" "fraud/prod/model@2" "tail shows the version written"
+assert_contains "$tail_out" "fraud/dev/model@2" "tail shows the version written"
 assert_contains "$tail_out" "user:bob" "tail shows bob's requests"
 expect_ok coffer audit tail -n 3 --json
 assert_eq "$(wc -l <"$LAST_OUT")" 3 "tail -n 3 prints three events"
@@ -265,10 +270,10 @@ assert_eq "$(grep -c '"decision":"deny"' "$LAST_OUT")" "$deny_n" "every exported
 expect_ok coffer audit export --principal bob
 assert_eq "$(grep -vc '"principal":"user:bob"' "$LAST_OUT")" 0 "--principal bob: only bob's events"
 check "--principal bob: some events" test -s "$LAST_OUT"
-expect_ok coffer audit export --prefix fraud/prod/
+expect_ok coffer audit export --prefix fraud/dev/
 n_prefix=$(wc -l <"$LAST_OUT")
 check "--prefix: some events" test "$n_prefix" -ge 3
-assert_eq "$(grep -vc '"resource":"fraud/prod/' "$LAST_OUT")" 0 "--prefix: only fraud/prod/ resources"
+assert_eq "$(grep -vc '"resource":"fraud/dev/' "$LAST_OUT")" 0 "--prefix: only fraud/dev/ resources"
 expect_ok coffer audit export --action artifact:Write --prefix other/
 check "--action with --prefix: the other/dev upload" grep -q '"resource":"other/dev/data@1"' "$LAST_OUT"
 assert_eq "$(grep -vc '"action":"artifact:Write"' "$LAST_OUT")" 0 "--action: only artifact:Write"
@@ -294,7 +299,7 @@ expect_ok coffer audit verify-proof "$E2E_ROOT/proof3.json" --public-key "$DATA/
 assert_contains "$(cat "$LAST_OUT")" "proof OK: event 3" "verify-proof checks the proof offline"
 assert_contains "$(cat "$LAST_OUT")" "matches its leaf hash" "verify-proof checks the event carried"
 if [ "$HAVE_PY" = 1 ]; then
-    tamper event-of-proof x "$E2E_ROOT/proof3.json" >"$E2E_ROOT/event3.json"
+    tamper event-of-proof "$E2E_ROOT/proof3.json" >"$E2E_ROOT/event3.json"
     expect_ok coffer audit verify-proof "$E2E_ROOT/proof3.json" --public-key "$DATA/audit/signing.pub" \
         --event "$E2E_ROOT/event3.json"
     sed -i 's/"v":1/"v":2/' "$E2E_ROOT/event3.json"
@@ -365,7 +370,7 @@ expect_ok coffer audit head -o "$E2E_ROOT/trusted2.json"
 T2=$(json_field tree_size "$E2E_ROOT/trusted2.json")
 # Events after the second trusted head, so that a cut tail can lie between.
 expect_ok coffer ls
-expect_ok coffer versions fraud/prod/model
+expect_ok coffer versions fraud/dev/model
 run_cmd server_stop
 assert_eq "$LAST_RC" 0 "the server stops cleanly"
 
@@ -400,7 +405,7 @@ if [ "$HAVE_PY" = 1 ]; then
 
     c=$(fresh_copy cut)
     tamper cut-inside "$c/audit" $((N - 3))
-    expect_tampered "events.log truncated inside event $((N - 3))" "$c" 0 $((N - 3))
+    expect_tampered "events.log truncated inside event $((N - 3))" "$c" $((N - 3)) $((N - 3))
 
     c=$(fresh_copy tail)
     tamper cut-tail "$c/audit" "$T1"
@@ -414,7 +419,7 @@ if [ "$HAVE_PY" = 1 ]; then
 
     c=$(fresh_copy sig)
     tamper resign "$c/audit" 1
-    expect_tampered "the signature of head 1 replaced" "$c" head:1
+    expect_tampered "the signature of head 1 replaced" "$c" head:1 ""
 
     c=$(fresh_copy forge)
     forged=$(tamper forge "$c/audit" "$E2E_ROOT/other.key")
@@ -465,7 +470,7 @@ if unshare -m true 2>/dev/null && unshare -m sh -c "mount -t tmpfs -o size=64k t
             [ "$status" = 503 ] && break
         done
         assert_eq "$status" 503 "a request whose event cannot be written fails with 503"
-        status=$(api PUT "/v1/objects/fraud/prod/model" -H "Authorization: Bearer $TOKEN" \
+        status=$(api PUT "/v1/objects/fraud/dev/model" -H "Authorization: Bearer $TOKEN" \
             -H 'Content-Type: application/octet-stream' --data-binary @"$FILES/m1")
         assert_eq "$status" 503 "a push is refused with 503"
         assert_contains "$(api_body)" "audit" "the error names the audit log"
@@ -478,7 +483,9 @@ if unshare -m true 2>/dev/null && unshare -m sh -c "mount -t tmpfs -o size=64k t
         assert_eq "$(blob_files "$FC" | wc -l)" "$blobs_before" "no blob was stored"
         # The log on disk (the state before the tmpfs) still verifies and serves.
         if audit_server_start "$FC"; then
-            expect_ok coffer versions fraud/prod/model --server "$SERVER_URL" --ca "$FC/tls/ca.pem"
+            TOKEN=$(api_token admin "$ADMIN_PW")
+            expect_ok env COFFER_TOKEN="$TOKEN" "$COFFER_BIN" versions fraud/dev/model \
+                --server "$SERVER_URL" --ca "$FC/tls/ca.pem"
             assert_eq "$(grep -c 'sha256:' "$LAST_OUT")" 2 "the artifact still has exactly two versions"
             server_stop
         else
