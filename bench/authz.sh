@@ -22,7 +22,9 @@
 #                        peer (at least 10 decisions are timed, at most 20,000)
 #   CASBIN_G_FIRST=0     1: also run Casbin with the role test first in the
 #                        matcher (the order of Casbin's documentation examples)
-#   AUTHZ_BENCH_SAMPLES=200000, AUTHZ_BENCH_BATCHES=300   Coffer sample counts
+#   AUTHZ_BENCH_SAMPLES=200000, AUTHZ_BENCH_BATCHES=300, AUTHZ_BENCH_ROUNDS=10
+#                        Coffer's sample counts per class, split into rounds
+#                        in which the three request classes take turns
 #   STRICT=1             exit 1 when a Coffer target is missed
 #
 # Needs: cmake, a C compiler, pkg-config and Coffer's library dependencies;
@@ -69,6 +71,7 @@ if command -v taskset >/dev/null; then PIN=(taskset -c "$CPU"); else
 fi
 
 mkdir -p "$OUT"
+rm -f "$OUT"/*.txt "$OUT/results.tsv"
 
 # ---- Coffer side -------------------------------------------------------------
 
@@ -130,7 +133,8 @@ echo "pinned to: ${PIN[*]:-(not pinned)}"
     "${PIN[@]}" "$BUILD_DIR/authz_bench" $SIZES | tee "$OUT/coffer.txt"
     if [ "$peers_ok" = 1 ]; then
         note "casbin (budget ${PEER_BUDGET_MS} ms per size and class)"
-        (cd "$PEER_DIR" && "${PIN[@]}" node casbin_bench.js "$OUT" $SIZES) | tee "$OUT/casbin.txt"
+        (cd "$PEER_DIR" && CASBIN_G_FIRST=0 "${PIN[@]}" node casbin_bench.js "$OUT" $SIZES) |
+            tee "$OUT/casbin.txt"
         if [ "$CASBIN_G_FIRST" = 1 ]; then
             note "casbin, role test first in the matcher"
             (cd "$PEER_DIR" && CASBIN_G_FIRST=1 "${PIN[@]}" node casbin_bench.js "$OUT" $SIZES) |

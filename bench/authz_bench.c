@@ -12,7 +12,9 @@
  *
  *   authz_bench [N...]        default: 10 1000 10000
  * Environment: AUTHZ_BENCH_SAMPLES (single-timed decisions per class,
- * default 200000), AUTHZ_BENCH_BATCHES (batches of 1000, default 300).
+ * default 200000), AUTHZ_BENCH_BATCHES (batches of 1000 per class, default
+ * 300), AUTHZ_BENCH_ROUNDS (rounds the samples are split into, the three
+ * classes taking turns, default 10).
  */
 #include "authz/authz.h"
 
@@ -204,50 +206,51 @@ static uint64_t clock_overhead(uint64_t *buf, size_t n)
 
 static volatile unsigned bench_sink;
 
-struct result {
-    double p50, p99, p999, batch_p50, batch_p99, dps;
-    size_t visited;
+/* Samples of one request class, pooled over the rounds. */
+struct class_run {
+    struct authz_request q;
+    uint64_t *single; /* ns per decision, one per single-timed decision */
+    uint64_t *batch;  /* ns per BATCH decisions */
+    size_t n_single, n_batch;
+    uint64_t batch_total;
+    double round_p50_min, round_p50_max;
 };
 
-static void measure(const struct authz_snapshot *snap, const struct authz_request *q,
-                    uint64_t *samples, size_t n_samples, size_t n_batches, uint64_t overhead,
-                    struct result *res)
+/* One round of one class: warm-up, single-timed decisions, then batches. */
+static void measure_round(const struct authz_snapshot *snap, struct class_run *cr, size_t singles,
+                          size_t batches, uint64_t overhead)
 {
     struct authz_decision d;
-    for (size_t i = 0; i < 20000; i++) { /* warm up caches and branch predictors */
-        authz_decide(snap, q, &d);
+    for (size_t i = 0; i < 5000; i++) { /* caches and branch predictors */
+        authz_decide(snap, &cr->q, &d);
         bench_sink += d.effect;
     }
-    for (size_t i = 0; i < n_samples; i++) {
+    uint64_t *first = cr->single + cr->n_single;
+    for (size_t i = 0; i < singles; i++) {
         uint64_t t0 = now_ns();
-        authz_decide(snap, q, &d);
+        authz_decide(snap, &cr->q, &d);
         uint64_t t1 = now_ns();
         bench_sink += d.effect;
         uint64_t dt = t1 - t0;
-        samples[i] = dt > overhead ? dt - overhead : 0;
+        cr->single[cr->n_single++] = dt > overhead ? dt - overhead : 0;
     }
-    qsort(samples, n_samples, sizeof(*samples), cmp_u64);
-    res->p50 = (double)pct(samples, n_samples, 50);
-    res->p99 = (double)pct(samples, n_samples, 99);
-    res->p999 = (double)pct(samples, n_samples, 99.9);
-
-    uint64_t total = 0;
-    for (size_t bi = 0; bi < n_batches; bi++) {
+    /* This round's median, to show how much the rounds disagree. */
+    qsort(first, singles, sizeof(*first), cmp_u64);
+    double p50 = (double)pct(first, singles, 50);
+    if (cr->round_p50_min == 0 || p50 < cr->round_p50_min)
+        cr->round_p50_min = p50;
+    if (p50 > cr->round_p50_max)
+        cr->round_p50_max = p50;
+    for (size_t bi = 0; bi < batches; bi++) {
         uint64_t t0 = now_ns();
         for (size_t i = 0; i < BATCH; i++) {
-            authz_decide(snap, q, &d);
+            authz_decide(snap, &cr->q, &d);
             bench_sink += d.effect;
         }
         uint64_t dt = now_ns() - t0;
-        total += dt;
-        samples[bi] = dt; /* ns per BATCH decisions */
+        cr->batch_total += dt;
+        cr->batch[cr->n_batch++] = dt;
     }
-    qsort(samples, n_batches, sizeof(*samples), cmp_u64);
-    res->batch_p50 = (double)pct(samples, n_batches, 50) / BATCH;
-    res->batch_p99 = (double)pct(samples, n_batches, 99) / BATCH;
-    res->dps = (double)(n_batches * BATCH) / ((double)total / 1e9);
-    authz_decide(snap, q, &d);
-    res->visited = d.statements_visited;
 }
 
 static size_t env_size(const char *name, size_t def, size_t min)
@@ -260,7 +263,7 @@ static size_t env_size(const char *name, size_t def, size_t min)
     return (*end != '\0' || x < min || x > 100000000ull) ? def : (size_t)x;
 }
 
-static int bench_size(unsigned n, uint64_t *samples, size_t n_samples, size_t n_batches,
+static int bench_size(unsigned n, size_t n_samples, size_t n_batches, size_t rounds,
                       uint64_t overhead)
 {
     size_t bindings;
@@ -272,29 +275,55 @@ static int bench_size(unsigned n, uint64_t *samples, size_t n_samples, size_t n_
     printf("INFO coffer %u: %zu statements, %zu role bindings, snapshot build %.0f ms\n", n,
            authz_snapshot_statement_count(snap), bindings, (double)build_ns / 1e6);
     struct req_class rc[3];
-    workload_requests(n, rc);
+    struct class_run cr[3];
+    char line[3][512];
+    size_t visited[3];
+    size_t singles = n_samples / rounds, batches = n_batches / rounds;
     int rcode = 0;
+    workload_requests(n, rc);
+    memset(cr, 0, sizeof(cr));
     for (int c = 0; c < 3; c++) {
-        struct authz_request q;
         struct authz_decision d;
-        request_fill(&q, &rc[c]);
-        authz_decide(snap, &q, &d);
-        char line[512];
-        authz_decision_format(&d, line, sizeof(line));
+        request_fill(&cr[c].q, &rc[c]);
+        authz_decide(snap, &cr[c].q, &d);
+        authz_decision_format(&d, line[c], sizeof(line[c]));
+        visited[c] = d.statements_visited;
         if (d.effect != rc[c].expect) {
-            printf("SANITY coffer %u %s: %s, expected %s\n", n, rc[c].name, line,
+            printf("SANITY coffer %u %s: %s, expected %s\n", n, rc[c].name, line[c],
                    authz_effect_name(rc[c].expect));
             rcode = -1;
-            continue;
         }
-        struct result r;
-        measure(snap, &q, samples, n_samples, n_batches, overhead, &r);
-        printf("  %-6s %-5s p50 %6.0f ns  p99 %6.0f ns  p99.9 %6.0f ns  batch-mean p50 %6.1f ns "
-               "p99 %6.1f ns  %10.0f decisions/s  visited %zu  [%s]\n",
-               rc[c].name, authz_effect_name(d.effect), r.p50, r.p99, r.p999, r.batch_p50,
-               r.batch_p99, r.dps, r.visited, line);
-        printf("RESULT coffer %u %s %.0f %.0f %.1f %zu visited=%zu\n", n, rc[c].name, r.p50, r.p99,
-               r.dps, n_samples, r.visited);
+        cr[c].single = calloc(singles * rounds, sizeof(uint64_t));
+        cr[c].batch = calloc(batches * rounds, sizeof(uint64_t));
+        if (cr[c].single == NULL || cr[c].batch == NULL)
+            rcode = -1;
+    }
+    /* Rounds interleave the classes, so that a burst of load from elsewhere
+     * on the machine spreads over all of them rather than one. */
+    for (size_t r = 0; rcode == 0 && r < rounds; r++) {
+        for (int c = 0; c < 3; c++)
+            measure_round(snap, &cr[c], singles, batches, overhead);
+    }
+    for (int c = 0; rcode == 0 && c < 3; c++) {
+        qsort(cr[c].single, cr[c].n_single, sizeof(uint64_t), cmp_u64);
+        qsort(cr[c].batch, cr[c].n_batch, sizeof(uint64_t), cmp_u64);
+        double p50 = (double)pct(cr[c].single, cr[c].n_single, 50);
+        double p99 = (double)pct(cr[c].single, cr[c].n_single, 99);
+        double p999 = (double)pct(cr[c].single, cr[c].n_single, 99.9);
+        double bp50 = (double)pct(cr[c].batch, cr[c].n_batch, 50) / BATCH;
+        double bp99 = (double)pct(cr[c].batch, cr[c].n_batch, 99) / BATCH;
+        double dps = (double)(cr[c].n_batch * BATCH) / ((double)cr[c].batch_total / 1e9);
+        printf("  %-5s p50 %5.0f ns (rounds %.0f-%.0f)  p99 %5.0f ns  p99.9 %6.0f ns  "
+               "batch mean p50 %5.0f ns p99 %5.0f ns  %8.0f decisions/s  visited %zu\n"
+               "        %s\n",
+               rc[c].name, p50, cr[c].round_p50_min, cr[c].round_p50_max, p99, p999, bp50, bp99,
+               dps, visited[c], line[c]);
+        printf("RESULT coffer %u %s %.0f %.0f %.1f %zu visited=%zu\n", n, rc[c].name, p50, p99, dps,
+               cr[c].n_single, visited[c]);
+    }
+    for (int c = 0; c < 3; c++) {
+        free(cr[c].single);
+        free(cr[c].batch);
     }
     authz_snapshot_release(snap);
     return rcode;
@@ -302,17 +331,21 @@ static int bench_size(unsigned n, uint64_t *samples, size_t n_samples, size_t n_
 
 int main(int argc, char **argv)
 {
-    size_t n_samples = env_size("AUTHZ_BENCH_SAMPLES", 200000, 100);
-    size_t n_batches = env_size("AUTHZ_BENCH_BATCHES", 300, 10);
-    size_t cap = n_samples > n_batches ? n_samples : n_batches;
+    size_t rounds = env_size("AUTHZ_BENCH_ROUNDS", 10, 1);
+    if (rounds > 1000)
+        rounds = 1000;
+    size_t n_samples = env_size("AUTHZ_BENCH_SAMPLES", 200000, 100 * rounds);
+    size_t n_batches = env_size("AUTHZ_BENCH_BATCHES", 300, rounds);
+    size_t cap = 100000;
     uint64_t *samples = calloc(cap, sizeof(*samples));
     if (samples == NULL)
         return 1;
     uint64_t overhead = clock_overhead(samples, cap);
+    free(samples);
     printf(
         "INFO coffer: %zu single-timed decisions per class (clock_gettime pair overhead %llu ns, "
-        "subtracted), %zu batches of %d for decisions/s\n",
-        n_samples, (unsigned long long)overhead, n_batches, BATCH);
+        "subtracted), %zu batches of %d for decisions/s, in %zu interleaved rounds\n",
+        n_samples, (unsigned long long)overhead, n_batches, BATCH, rounds);
     static const unsigned def_sizes[] = {10, 1000, 10000};
     int rc = 0;
     int n_sizes = argc > 1 ? argc - 1 : 3;
@@ -323,14 +356,12 @@ int main(int argc, char **argv)
             unsigned long v = strtoul(argv[i + 1], &end, 10);
             if (*end != '\0' || v < 10 || v % 10 != 0 || v > 100000) {
                 fprintf(stderr, "usage: %s [N...] (N a multiple of 10, 10..100000)\n", argv[0]);
-                free(samples);
                 return 2;
             }
             n = (unsigned)v;
         }
-        if (bench_size(n, samples, n_samples, n_batches, overhead) != 0)
+        if (bench_size(n, n_samples, n_batches, rounds, overhead) != 0)
             rc = 1;
     }
-    free(samples);
     return rc;
 }

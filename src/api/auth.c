@@ -45,11 +45,10 @@ static enum err auth_record_login(struct request *r, const char *action, const c
 
 /* Refuses an attempt while the user name or the source address is locked
  * out or backing off: 429 with Retry-After, recorded. */
-static enum err auth_check_lockout(struct request *r, const char *action, const char *user,
-                                   int64_t now)
+static enum err auth_check_lockout(struct request *r, const char *action, const char *user)
 {
     lockout_setup(&r->app->cfg);
-    int64_t wait = lockout_check(user, r->source_ip, now);
+    int64_t wait = lockout_check(user, r->source_ip, lockout_now_ms());
     if (wait <= 0)
         return ERR_OK;
     log_info("login refused %s for '%s' from %s: back-off %lld s", r->request_id, user,
@@ -90,7 +89,7 @@ static enum err auth_second_factor(struct request *r, const struct meta_user *u,
     int recovery = 0;
     enum err e = mfa_verify(r->app, u->id, otp, now, &recovery);
     if (e == ERR_UNAUTHENTICATED) {
-        lockout_failure(u->name, r->source_ip, now);
+        lockout_failure(u->name, r->source_ip, lockout_now_ms());
         log_info("login failed %s for '%s' from %s: wrong one-time code", r->request_id, u->name,
                  r->source_ip);
         if (auth_record_login(r, "auth:Login", u->name, 0, "wrong one-time code", 401, 0) !=
@@ -120,7 +119,7 @@ enum err api_login(struct request *r)
         return http_fail(r, ERR_INVALID,
                          "send {\"user\": NAME, \"password\": PASSWORD[, \"otp\": CODE]}");
     int64_t now = (int64_t)time(NULL);
-    enum err e = auth_check_lockout(r, "auth:Login", user, now);
+    enum err e = auth_check_lockout(r, "auth:Login", user);
     if (e != ERR_OK)
         return e;
     struct meta_user u;
@@ -137,7 +136,7 @@ enum err api_login(struct request *r)
     if (!ok) {
         if (e == ERR_OK)
             meta_user_clear(&u);
-        lockout_failure(user, r->source_ip, now);
+        lockout_failure(user, r->source_ip, lockout_now_ms());
         log_info("login failed %s for '%s' from %s", r->request_id, user, r->source_ip);
         if (auth_record_login(r, "auth:Login", user, 0, "wrong user name or password", 401, 0) !=
             ERR_OK)
@@ -188,7 +187,7 @@ enum err api_login_mfa(struct request *r)
     if (otp == NULL || strlen(otp) > 64 || otp[0] == '\0')
         return http_fail(r, ERR_INVALID, "send {\"otp\": CODE}");
     int64_t now = (int64_t)time(NULL);
-    if ((e = auth_check_lockout(r, "auth:StepUp", p->name, now)) != ERR_OK)
+    if ((e = auth_check_lockout(r, "auth:StepUp", p->name)) != ERR_OK)
         return e;
     int recovery = 0;
     e = mfa_verify(r->app, p->user_id, otp, now, &recovery);
@@ -199,7 +198,7 @@ enum err api_login_mfa(struct request *r)
                                          "'coffer mfa enroll' first");
     }
     if (e == ERR_UNAUTHENTICATED) {
-        lockout_failure(p->name, r->source_ip, now);
+        lockout_failure(p->name, r->source_ip, lockout_now_ms());
         if (auth_record_login(r, "auth:StepUp", p->name, 0, "wrong one-time code", 401, 0) !=
             ERR_OK)
             return ERR_UNAVAILABLE;

@@ -12,6 +12,7 @@
 #include "api/record.h"
 #include "authn/lockout.h"
 #include "authn/mfa.h"
+#include "meta/authn_store.h"
 #include "meta/meta.h"
 #include "util/log.h"
 #include "util/secure.h"
@@ -56,10 +57,10 @@ static const char *mfa_api_code(struct request *r)
 }
 
 /* Refuses while the user is backing off after wrong codes. */
-static enum err mfa_api_lockout(struct request *r, int64_t now)
+static enum err mfa_api_lockout(struct request *r)
 {
     lockout_setup(&r->app->cfg);
-    int64_t wait = lockout_check(r->who.name, r->source_ip, now);
+    int64_t wait = lockout_check(r->who.name, r->source_ip, lockout_now_ms());
     if (wait <= 0)
         return ERR_OK;
     if (mfa_api_record(r, "code", r->who.name, 0, "too many failed attempts", 429) != ERR_OK)
@@ -70,9 +71,9 @@ static enum err mfa_api_lockout(struct request *r, int64_t now)
 }
 
 /* Counts and records a wrong code. */
-static enum err mfa_api_wrong_code(struct request *r, const char *op, int64_t now)
+static enum err mfa_api_wrong_code(struct request *r, const char *op)
 {
-    lockout_failure(r->who.name, r->source_ip, now);
+    lockout_failure(r->who.name, r->source_ip, lockout_now_ms());
     if (mfa_api_record(r, op, r->who.name, 0, "wrong one-time code", 401) != ERR_OK)
         return ERR_UNAVAILABLE;
     return http_fail(r, ERR_UNAUTHENTICATED, "wrong, expired or already used one-time code");
@@ -126,7 +127,7 @@ enum err api_mfa_confirm(struct request *r)
     if (code == NULL)
         return http_fail(r, ERR_INVALID, "send {\"code\": \"123456\"}");
     int64_t now = (int64_t)time(NULL);
-    if ((e = mfa_api_lockout(r, now)) != ERR_OK)
+    if ((e = mfa_api_lockout(r)) != ERR_OK)
         return e;
     char codes[MFA_RECOVERY_COUNT][16];
     e = mfa_enroll_confirm(r->app, r->who.user_id, code, now, codes);
@@ -135,7 +136,7 @@ enum err api_mfa_confirm(struct request *r)
     if (e == ERR_CONFLICT)
         return http_fail(r, e, "multi-factor authentication is already active");
     if (e == ERR_UNAUTHENTICATED)
-        return mfa_api_wrong_code(r, "confirm", now);
+        return mfa_api_wrong_code(r, "confirm");
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "cannot confirm the enrolment right now");
     /* The user just proved possession of the device: this session has MFA. */
@@ -167,7 +168,7 @@ enum err api_mfa_disable(struct request *r)
         return http_fail(r, ERR_INVALID,
                          "send {\"code\": CODE} with a current code or a recovery code");
     int64_t now = (int64_t)time(NULL);
-    if ((e = mfa_api_lockout(r, now)) != ERR_OK)
+    if ((e = mfa_api_lockout(r)) != ERR_OK)
         return e;
     e = mfa_verify(r->app, r->who.user_id, code, now, NULL);
     if (e == ERR_NOT_FOUND) {
@@ -180,7 +181,7 @@ enum err api_mfa_disable(struct request *r)
         return http_fail(r, e, "multi-factor authentication is not active");
     }
     if (e == ERR_UNAUTHENTICATED)
-        return mfa_api_wrong_code(r, "disable", now);
+        return mfa_api_wrong_code(r, "disable");
     if (e != ERR_OK || mfa_disable(r->app, r->who.user_id) != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "cannot disable multi-factor authentication now");
     lockout_success(r->who.name);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/app.h"
@@ -121,11 +122,12 @@ static struct lockout_entry *lockout_find(struct lockout_table *t, const char *k
 static int64_t lockout_wait(struct lockout_entry *e, int threshold, int backoff_after,
                             int64_t now)
 {
+    /* Times are in milliseconds here; the configuration is in seconds. */
     if (e == NULL)
         return 0;
     if (e->locked_until > now)
         return e->locked_until - now;
-    if (e->failures > 0 && now - e->last_failure > lockout_cfg.window) {
+    if (e->failures > 0 && now - e->last_failure > lockout_cfg.window * 1000) {
         e->failures = 0;
         e->locked_until = 0;
         return 0;
@@ -138,8 +140,15 @@ static int64_t lockout_wait(struct lockout_entry *e, int threshold, int backoff_
         delay *= 2;
     if (delay > lockout_cfg.backoff_max)
         delay = lockout_cfg.backoff_max;
-    int64_t until = e->last_failure + delay;
+    int64_t until = e->last_failure + delay * 1000;
     return until > now ? until - now : 0;
+}
+
+int64_t lockout_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t lockout_check(const char *user, const char *ip, int64_t now)
@@ -153,19 +162,21 @@ int64_t lockout_check(const char *user, const char *ip, int64_t now)
         w_ip = lockout_wait(lockout_find(&lockout_ips, ip, 0), lockout_cfg.ip_threshold,
                             lockout_cfg.ip_backoff_after, now);
     pthread_mutex_unlock(&lockout_lock);
-    return w_user > w_ip ? w_user : w_ip;
+    int64_t w = w_user > w_ip ? w_user : w_ip;
+    return (w + 999) / 1000;
 }
 
 static void lockout_count(struct lockout_table *t, const char *key, int threshold, int64_t now)
 {
     struct lockout_entry *e = lockout_find(t, key, 1);
-    if (e->failures > 0 && now - e->last_failure > lockout_cfg.window && e->locked_until <= now)
+    if (e->failures > 0 && now - e->last_failure > lockout_cfg.window * 1000 &&
+        e->locked_until <= now)
         e->failures = 0;
     if (e->failures < 1000000)
         e->failures++;
     e->last_failure = now;
     if (e->failures >= threshold)
-        e->locked_until = now + lockout_cfg.lock_seconds;
+        e->locked_until = now + lockout_cfg.lock_seconds * 1000;
 }
 
 void lockout_failure(const char *user, const char *ip, int64_t now)

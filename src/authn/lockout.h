@@ -56,13 +56,17 @@ void lockout_setup(const struct app_config *app_cfg);
 /* Installs cfg for the process and clears every counter. */
 void lockout_configure(const struct lockout_config *cfg);
 
+/* The clock the functions below take: Unix time in milliseconds. */
+int64_t lockout_now_ms(void);
+
 /*
- * Returns 0 when an attempt for user from ip may proceed at now, else the
- * number of seconds to wait (>= 1). user may be NULL (IP only).
+ * Returns 0 when an attempt for user from ip may proceed at now
+ * (milliseconds), else the number of seconds to wait, rounded up (>= 1).
+ * user may be NULL (IP only).
  */
 int64_t lockout_check(const char *user, const char *ip, int64_t now);
 
-/* Counts a failed attempt for user (may be NULL) and ip at now. */
+/* Counts a failed attempt for user (may be NULL) and ip at now (milliseconds). */
 void lockout_failure(const char *user, const char *ip, int64_t now);
 
 /* Clears the user's counter after a successful login. */

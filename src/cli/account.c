@@ -20,15 +20,80 @@ static void print_json(json_t *j)
     }
 }
 
+/* coffer login --otp CODE without --user: steps the stored session up to MFA. */
+static int cli_login_step_up(struct client *c, const char *otp)
+{
+    int rc = client_setup(c, 1);
+    if (rc != 0)
+        return rc;
+    json_t *body = json_pack("{s:s}", "otp", otp);
+    json_t *out = NULL;
+    rc = client_json(c, "POST", "/v1/auth/mfa", body, &out);
+    json_decref(body);
+    if (rc != 0)
+        return rc;
+    if (c->json_output)
+        print_json(out);
+    else
+        printf("Session stepped up with multi-factor authentication\n");
+    json_decref(out);
+    return 0;
+}
+
+/* coffer login --oidc-token-stdin: checks a JWT from a trusted issuer with
+ * whoami and stores it as the credential. */
+static int cli_login_oidc(struct client *c)
+{
+    int rc = client_setup(c, 0);
+    if (rc != 0)
+        return rc;
+    if (cli_read_secret_stdin(c->token, sizeof(c->token)) != 0) {
+        fprintf(stderr, "coffer: could not read a token from stdin\n");
+        return 2;
+    }
+    json_t *out = NULL;
+    rc = client_json(c, "GET", "/v1/auth/whoami", NULL, &out);
+    if (rc != 0) {
+        secure_wipe(c->token, sizeof(c->token));
+        return rc;
+    }
+    const char *who = json_string_value(json_object_get(out, "principal"));
+    snprintf(c->user, sizeof(c->user), "%s", who != NULL ? who : "");
+    if (c->ca[0] != '\0' && c->ca[0] != '/') {
+        char *abs = realpath(c->ca, NULL);
+        if (abs != NULL && strlen(abs) < sizeof(c->ca))
+            snprintf(c->ca, sizeof(c->ca), "%s", abs);
+        free(abs);
+    }
+    rc = client_store_save(c);
+    secure_wipe(c->token, sizeof(c->token));
+    if (rc != 0) {
+        json_decref(out);
+        fprintf(stderr, "coffer: the token is valid, but it could not be saved\n");
+        return 1;
+    }
+    if (c->json_output)
+        print_json(out);
+    else
+        printf("Logged in to %s as %s:%s with an OIDC token\n", c->server,
+               json_string_value(json_object_get(out, "type")), c->user);
+    json_decref(out);
+    return 0;
+}
+
 int cli_login(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer login --server URL [--ca FILE] --user NAME [--password-stdin]\n"
-        "Exchanges a password for a session token, stored mode 0600 under\n"
-        "$XDG_CONFIG_HOME/coffer (default ~/.config/coffer).\n";
+        "usage: coffer login --server URL [--ca FILE] --user NAME [--password-stdin] [--otp CODE]\n"
+        "       coffer login --otp CODE                 (step the current session up to MFA)\n"
+        "       coffer login --server URL [--ca FILE] --oidc-token-stdin\n"
+        "Exchanges a password (and, once MFA is enrolled, a one-time or recovery code)\n"
+        "for a session token, stored mode 0600 under $XDG_CONFIG_HOME/coffer (default\n"
+        "~/.config/coffer). --oidc-token-stdin stores a JWT from a trusted issuer instead.\n";
     struct args_opt opts[] = {{"--user", 1, 0, {0}, 0},
                               {"--password-stdin", 0, 0, {0}, 0},
                               {"--otp", 1, 0, {0}, 0},
+                              {"--oidc-token-stdin", 0, 0, {0}, 0},
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
@@ -36,13 +101,14 @@ int cli_login(int argc, char **argv)
     if (rc != 0 || a.help)
         return rc;
     const char *user = args_get(&a, "--user");
-    if (user == NULL || a.npos != 0) {
+    const char *otp = args_get(&a, "--otp");
+    if (a.npos == 0 && args_has(&a, "--oidc-token-stdin") && user == NULL && otp == NULL &&
+        !args_has(&a, "--password-stdin"))
+        return cli_login_oidc(&c);
+    if (a.npos == 0 && user == NULL && otp != NULL && !args_has(&a, "--password-stdin"))
+        return cli_login_step_up(&c, otp);
+    if (user == NULL || a.npos != 0 || args_has(&a, "--oidc-token-stdin")) {
         fprintf(stderr, "%s", usage);
-        return 2;
-    }
-    if (args_has(&a, "--otp")) {
-        fprintf(stderr, "coffer: --otp needs multi-factor authentication, which this server "
-                        "does not offer yet\n");
         return 2;
     }
     char password[1100];
@@ -69,6 +135,8 @@ int cli_login(int argc, char **argv)
     }
     json_t *body = json_pack("{s:s, s:s}", "user", user, "password", password);
     secure_wipe(password, sizeof(password));
+    if (otp != NULL)
+        json_object_set_new(body, "otp", json_string(otp));
     json_t *out = NULL;
     rc = client_json(&c, "POST", "/v1/auth/login", body, &out);
     json_t *pw = json_object_get(body, "password");
@@ -103,7 +171,8 @@ int cli_login(int argc, char **argv)
         printf("{\"user\": \"%s\", \"expires_at\": %lld}\n", user,
                (long long)json_integer_value(json_object_get(out, "expires_at")));
     else
-        printf("Logged in to %s as %s\n", c.server, user);
+        printf("Logged in to %s as %s%s\n", c.server, user,
+               json_is_true(json_object_get(out, "mfa")) ? " with MFA" : "");
     json_decref(out);
     return 0;
 }

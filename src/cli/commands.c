@@ -19,6 +19,9 @@ int cli_policy(int argc, char **argv);
 int cli_role(int argc, char **argv);
 int cli_group(int argc, char **argv);
 int cli_audit(int argc, char **argv);
+int cli_mfa(int argc, char **argv);
+int cli_token(int argc, char **argv);
+int cli_oidc(int argc, char **argv);
 
 static int cli_version(int argc, char **argv)
 {
@@ -46,6 +49,9 @@ const struct cli_command cli_commands[] = {
     {"role", cli_role, "list, create, bind and unbind roles"},
     {"policy", cli_policy, "store, list, show, delete and explain policies"},
     {"audit", cli_audit, "read, export, prove and verify the audit log"},
+    {"mfa", cli_mfa, "enrol, confirm or disable TOTP multi-factor authentication"},
+    {"token", cli_token, "create, list and revoke API tokens (service accounts)"},
+    {"oidc", cli_oidc, "manage trusted OpenID Connect issuers"},
     {"version", cli_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -61,7 +61,7 @@ expect_ok coffer whoami
 assert_contains "$(cat "$LAST_OUT")" "user:admin" "whoami names the admin"
 expect_ok coffer whoami --json
 assert_eq "$(json_field principal "$LAST_OUT")" admin "whoami --json principal"
-assert_eq "$(json_field admin "$LAST_OUT")" true "whoami --json admin flag"
+assert_eq "$(json_field clearance "$LAST_OUT")" restricted "whoami --json shows the admin clearance"
 
 old_token=$(json_field token "$XDG_CONFIG_HOME/coffer/credentials.json")
 expect_ok coffer logout
@@ -187,19 +187,19 @@ assert_not_contains "$(cat "$LAST_OUT")" "fraud/dev/x" "no artifact was created 
 
 # --------------------------------------------------------------------------
 log "ls, show, versions, label, rm"
-expect_ok coffer push "$FILES/one" credit/prod/scorer --kind model
+expect_ok coffer push "$FILES/one" credit/staging/scorer --kind model
 expect_ok coffer ls fraud/
 assert_contains "$(cat "$LAST_OUT")" "fraud/dev/models/one" "ls fraud/ lists fraud artifacts"
-assert_not_contains "$(cat "$LAST_OUT")" "credit/prod/scorer" "ls fraud/ hides other projects"
+assert_not_contains "$(cat "$LAST_OUT")" "credit/staging/scorer" "ls fraud/ hides other projects"
 expect_ok coffer ls credit
-assert_contains "$(cat "$LAST_OUT")" "credit/prod/scorer" "ls with a partial prefix"
+assert_contains "$(cat "$LAST_OUT")" "credit/staging/scorer" "ls with a partial prefix"
 assert_not_contains "$(cat "$LAST_OUT")" "fraud/" "ls credit hides fraud"
 expect_ok coffer ls fraud/dev/models/
 assert_eq "$(grep -c . "$LAST_OUT")" 1 "ls fraud/dev/models/ lists exactly one artifact"
 expect_ok coffer ls nothing/
 assert_eq "$(grep -c . "$LAST_OUT")" 0 "ls of an empty prefix lists nothing"
 expect_ok coffer ls
-assert_contains "$(cat "$LAST_OUT")" "credit/prod/scorer" "ls without a prefix lists everything"
+assert_contains "$(cat "$LAST_OUT")" "credit/staging/scorer" "ls without a prefix lists everything"
 
 # Lineage.
 expect_ok coffer push "$FILES/one" fraud/dev/lineage/ds --kind dataset

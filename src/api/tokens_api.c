@@ -1,0 +1,266 @@
+/*
+ * API tokens: create (shown once), list, revoke. A token acts as
+ * service:NAME, bound to the roles named at creation; the gate also decides
+ * every request as the token's owner, so a token never exceeds its owner.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "api/gate.h"
+#include "api/record.h"
+#include "app/access.h"
+#include "authn/apitoken.h"
+#include "authz/authz.h"
+#include "meta/access.h"
+#include "meta/authn_store.h"
+#include "util/log.h"
+#include "util/secure.h"
+
+#define TOKEN_MIN_LIFETIME 60
+
+static enum err token_record(struct request *r, const char *op, int64_t id, const char *name,
+                             const char *reason)
+{
+    char res[META_TOKEN_NAME_MAX + 16];
+    snprintf(res, sizeof(res), "service:%s", name);
+    json_t *detail = json_pack("{s:s, s:I}", "op", op, "token_id", (json_int_t)id);
+    struct record rec = {.action = "self:Token",
+                         .resource = res,
+                         .allow = 1,
+                         .reason = reason,
+                         .status = 200,
+                         .detail = detail};
+    enum err e = api_record(r, &rec);
+    json_decref(detail);
+    return e;
+}
+
+/* Removes the bindings a token added (roles of service:NAME with scope). */
+static void token_unbind(struct request *r, const char *name, json_t *roles, const char *scope)
+{
+    char principal[META_TOKEN_NAME_MAX + 16];
+    snprintf(principal, sizeof(principal), "service:%s", name);
+    size_t i;
+    json_t *role;
+    json_array_foreach(roles, i, role)
+    {
+        meta_binding_remove(r->app->meta, json_string_value(role), principal,
+                            scope[0] != '\0' ? scope : NULL);
+    }
+    char err[AUTHZ_ERRBUF];
+    if (access_reload(r->app->meta, err, sizeof(err)) != ERR_OK)
+        log_error("tokens: cannot recompile policies after removing bindings: %s", err);
+}
+
+/* Binds roles to service:NAME and recompiles; undoes everything on failure. */
+static enum err token_bind(struct request *r, const char *name, json_t *roles, const char *scope)
+{
+    char principal[META_TOKEN_NAME_MAX + 16], by[META_NAME_MAX + 8];
+    snprintf(principal, sizeof(principal), "service:%s", name);
+    snprintf(by, sizeof(by), "user:%s", r->who.name);
+    size_t i;
+    json_t *role;
+    json_array_foreach(roles, i, role)
+    {
+        enum err e = meta_binding_add(r->app->meta, json_string_value(role), principal,
+                                      scope[0] != '\0' ? scope : NULL, by);
+        if (e != ERR_OK && e != ERR_CONFLICT) {
+            token_unbind(r, name, roles, scope);
+            return http_fail(r, e == ERR_NOT_FOUND ? ERR_INVALID : ERR_UNAVAILABLE,
+                             "cannot bind role '%s'", json_string_value(role));
+        }
+    }
+    char err[AUTHZ_ERRBUF];
+    if (access_reload(r->app->meta, err, sizeof(err)) != ERR_OK) {
+        token_unbind(r, name, roles, scope);
+        return http_fail(r, ERR_INVALID, "the token's roles or scope are not valid: %s", err);
+    }
+    return ERR_OK;
+}
+
+/* Checks the roles list: 1..APITOKEN_MAX_ROLES names of existing roles. */
+static enum err token_check_roles(struct request *r, json_t *roles)
+{
+    if (!json_is_array(roles) || json_array_size(roles) == 0 ||
+        json_array_size(roles) > APITOKEN_MAX_ROLES)
+        return http_fail(r, ERR_INVALID, "give 1 to %d roles (--role NAME)", APITOKEN_MAX_ROLES);
+    size_t i;
+    json_t *role;
+    json_array_foreach(roles, i, role)
+    {
+        const char *name = json_string_value(role);
+        json_t *found = NULL;
+        if (name == NULL || !authz_name_valid(name))
+            return http_fail(r, ERR_INVALID, "invalid role name");
+        enum err e = meta_role_get(r->app->meta, name, &found);
+        json_decref(found);
+        if (e == ERR_NOT_FOUND)
+            return http_fail(r, ERR_INVALID, "no role '%s'; see 'coffer role ls'", name);
+        if (e != ERR_OK)
+            return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    }
+    return ERR_OK;
+}
+
+/* A token of the same name that is still active is a conflict; an expired
+ * one is revoked (and its bindings removed) so the name can be reused. */
+static enum err token_free_name(struct request *r, const char *name, int64_t now)
+{
+    struct meta_apitoken old;
+    enum err e = meta_apitoken_by_name(r->app->meta, name, &old);
+    if (e == ERR_NOT_FOUND)
+        return ERR_OK;
+    if (e != ERR_OK)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    if (old.expires_at > now) {
+        meta_apitoken_clear(&old);
+        return http_fail(r, ERR_CONFLICT, "an active token is already called '%s'; revoke it or "
+                                          "choose another name", name);
+    }
+    meta_apitoken_revoke(r->app->meta, old.id, "system:expired");
+    token_unbind(r, old.name, old.roles, old.scope);
+    meta_apitoken_clear(&old);
+    return ERR_OK;
+}
+
+enum err api_token_create(struct request *r)
+{
+    enum err e = gate_check(r, "self:Token", "*", NULL);
+    if (e != ERR_OK)
+        return e;
+    if (strcmp(r->who.type, "user") != 0 || r->who.token_id != 0 || r->who.user_id <= 0)
+        return http_fail(r, ERR_FORBIDDEN, "only a logged-in user can create API tokens");
+    json_t *b = r->body_json;
+    const char *key;
+    json_t *val;
+    json_object_foreach(b, key, val)
+    {
+        if (strcmp(key, "name") != 0 && strcmp(key, "roles") != 0 &&
+            strcmp(key, "expires_in") != 0 && strcmp(key, "scope") != 0)
+            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
+    }
+    const char *name = json_string_value(json_object_get(b, "name"));
+    if (!apitoken_name_valid(name))
+        return http_fail(r, ERR_INVALID, "invalid token name: use 1-64 of a-z 0-9 . _ -, "
+                                         "starting with a-z or 0-9");
+    json_t *exp = json_object_get(b, "expires_in");
+    int64_t max = apitoken_max_lifetime(r->app);
+    if (!json_is_integer(exp) || json_integer_value(exp) < TOKEN_MIN_LIFETIME ||
+        json_integer_value(exp) > max)
+        return http_fail(r, ERR_INVALID,
+                         "an expiry is required: between %d seconds and %lld days (--expires "
+                         "30d)", TOKEN_MIN_LIFETIME, (long long)(max / 86400));
+    json_t *roles = json_object_get(b, "roles");
+    if ((e = token_check_roles(r, roles)) != ERR_OK)
+        return e;
+    json_t *scope_j = json_object_get(b, "scope");
+    const char *scope = scope_j != NULL ? json_string_value(scope_j) : "";
+    if (scope == NULL || strlen(scope) > META_TOKEN_SCOPE_MAX)
+        return http_fail(r, ERR_INVALID, "scope must be a resource pattern such as 'fraud/*'");
+    int64_t now = (int64_t)time(NULL);
+    if ((e = token_free_name(r, name, now)) != ERR_OK)
+        return e;
+    if ((e = token_bind(r, name, roles, scope)) != ERR_OK)
+        return e;
+    char token[APITOKEN_LEN + 1];
+    int64_t id = 0, expires = now + (int64_t)json_integer_value(exp);
+    e = apitoken_issue(r->app, name, r->who.user_id, roles, scope, expires, token, &id);
+    if (e != ERR_OK) {
+        token_unbind(r, name, roles, scope);
+        return http_fail(r, ERR_UNAVAILABLE, "cannot store the token right now");
+    }
+    if (token_record(r, "create", id, name, "token issued") != ERR_OK) {
+        secure_wipe(token, sizeof(token));
+        meta_apitoken_revoke(r->app->meta, id, "system:audit-failure");
+        token_unbind(r, name, roles, scope);
+        return ERR_UNAVAILABLE;
+    }
+    char principal[META_TOKEN_NAME_MAX + 16];
+    snprintf(principal, sizeof(principal), "service:%s", name);
+    r->json = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O, s:s, s:I}", "id", (json_int_t)id,
+                        "name", name, "principal", principal, "owner", r->who.name, "token",
+                        token, "roles", roles, "scope", scope, "expires_at", (json_int_t)expires);
+    secure_wipe(token, sizeof(token));
+    r->status = 201;
+    log_info("tokens %s: '%s' created token %lld (%s)", r->request_id, r->who.name,
+             (long long)id, name);
+    return ERR_OK;
+}
+
+enum err api_token_list(struct request *r)
+{
+    enum err e = gate_check(r, "self:Token", "*", NULL);
+    if (e != ERR_OK)
+        return e;
+    int dup = 0;
+    const char *all = http_query(r, "all", &dup);
+    int64_t owner = r->who.user_id;
+    if (all != NULL && strcmp(all, "0") != 0) {
+        if ((e = gate_check(r, "admin:Users", "*", NULL)) != ERR_OK)
+            return e;
+        owner = 0;
+    } else if (owner <= 0) {
+        r->json = json_pack("{s:[]}", "tokens");
+        return ERR_OK;
+    }
+    json_t *list = NULL;
+    if (meta_apitoken_list(r->app->meta, owner, &list) != ERR_OK)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    int64_t now = (int64_t)time(NULL);
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t)
+    {
+        const char *state = json_integer_value(json_object_get(t, "revoked_at")) != 0 ? "revoked"
+                            : json_integer_value(json_object_get(t, "expires_at")) <= now
+                                ? "expired"
+                                : "active";
+        json_object_set_new(t, "state", json_string(state));
+    }
+    r->json = json_pack("{s:o}", "tokens", list);
+    return ERR_OK;
+}
+
+enum err api_token_revoke(struct request *r)
+{
+    enum err e = gate_check(r, "self:Token", "*", NULL);
+    if (e != ERR_OK)
+        return e;
+    char *end = NULL;
+    long long id = strtoll(r->param, &end, 10);
+    if (end == r->param || *end != '\0' || id <= 0)
+        return http_fail(r, ERR_INVALID, "give the token id shown by 'coffer token ls'");
+    struct meta_apitoken t;
+    e = meta_apitoken_by_id(r->app->meta, (int64_t)id, &t);
+    if (e != ERR_OK && e != ERR_NOT_FOUND)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    int own = e == ERR_OK && t.owner_id == r->who.user_id &&
+              (r->who.token_id == 0 || r->who.token_id == t.id);
+    if (e == ERR_OK && !own && !gate_allows(r, "admin:Users", "*", NULL)) {
+        meta_apitoken_clear(&t);
+        e = ERR_NOT_FOUND;
+    }
+    if (e == ERR_NOT_FOUND)
+        return http_fail(r, ERR_NOT_FOUND, "no token %lld of yours", id);
+    char by[META_NAME_MAX + 16];
+    snprintf(by, sizeof(by), "%s:%s", r->who.type, r->who.name);
+    e = meta_apitoken_revoke(r->app->meta, t.id, by);
+    if (e == ERR_OK || e == ERR_NOT_FOUND)
+        token_unbind(r, t.name, t.roles, t.scope);
+    if (e == ERR_NOT_FOUND) {
+        meta_apitoken_clear(&t);
+        return http_fail(r, ERR_CONFLICT, "token %lld is already revoked", id);
+    }
+    if (e != ERR_OK) {
+        meta_apitoken_clear(&t);
+        return http_fail(r, ERR_UNAVAILABLE, "cannot revoke the token right now");
+    }
+    e = token_record(r, "revoke", t.id, t.name, own ? "revoked by its owner" : "revoked by an "
+                                                                             "administrator");
+    log_info("tokens %s: token %lld (%s) revoked by %s", r->request_id, id, t.name, by);
+    meta_apitoken_clear(&t);
+    return e;
+}
