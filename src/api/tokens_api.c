@@ -19,7 +19,7 @@
 #include "util/log.h"
 #include "util/secure.h"
 
-#define TOKEN_MIN_LIFETIME 60
+#define TOKEN_MIN_LIFETIME 1
 
 static enum err token_record(struct request *r, const char *op, int64_t id, const char *name,
                              const char *reason)

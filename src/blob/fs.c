@@ -15,6 +15,8 @@
 #include "util/log.h"
 #include "util/secure.h"
 
+#define BLOB_WRITEBACK_CHUNK (8u << 20)
+
 struct blob_store {
     char dir[2048];
 };
@@ -114,6 +116,13 @@ int blob_upload_write(void *ctx, const uint8_t *buf, size_t len)
         buf += w;
         len -= (size_t)w;
         up->written += (uint64_t)w;
+    }
+    /* Start write-back as the upload streams, so that the fsync at commit
+     * has little left to do and a large upload is answered promptly. */
+    if (up->written - up->flushed >= BLOB_WRITEBACK_CHUNK) {
+        sync_file_range(up->fd, (off64_t)up->flushed, (off64_t)(up->written - up->flushed),
+                        SYNC_FILE_RANGE_WRITE);
+        up->flushed = up->written;
     }
     return 0;
 }
