@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "app/access.h"
+#include "app/environments.h"
 #include "audit/audit.h"
 #include "blob/blob.h"
 #include "crypt/stream.h"
@@ -114,6 +115,13 @@ enum err app_open(struct app *app)
         log_error("cannot compile the stored access policies: %s", why);
         return e;
     }
+    app->envs = malloc(sizeof(*app->envs));
+    if (app->envs == NULL)
+        return ERR_INTERNAL;
+    if ((e = env_config_load(app->cfg.data_dir, app->envs, why, sizeof(why))) != ERR_OK) {
+        log_error("cannot load the environments: %s", why);
+        return e;
+    }
     app_path(&app->cfg, "blobs", path, sizeof(path));
     if ((e = blob_fs_open(path, &app->blobs)) != ERR_OK)
         return e;
@@ -156,4 +164,6 @@ void app_close(struct app *app)
     app->blobs = NULL;
     meta_close(app->meta);
     app->meta = NULL;
+    free(app->envs);
+    app->envs = NULL;
 }

@@ -16,6 +16,7 @@ struct blob_store;
 struct key_provider;
 struct audit_log;
 struct audit_syslog;
+struct env_config;
 
 struct app_config {
     char data_dir[1024];
@@ -40,6 +41,7 @@ struct app {
     struct key_provider *keys;
     struct audit_log *audit;
     struct audit_syslog *audit_syslog; /* forwarding of audit events, NULL if off */
+    struct env_config *envs;           /* release environments (app/environments.h) */
 };
 
 /* Fills cfg with defaults for data_dir. */

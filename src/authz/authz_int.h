@@ -191,6 +191,7 @@ struct az_role {
 struct az_binding {
     enum az_ptype type;
     const char *name;
+    size_t name_len;
     const struct az_role *role;
     const char *scope; /* NULL: unscoped */
     size_t scope_len;

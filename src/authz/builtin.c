@@ -208,6 +208,24 @@ static const char builtin_global_prod_changes_need_mfa[] =
     "  ]\n"
     "}\n";
 
+static const char builtin_global_restricted_not_shareable[] =
+    "{\n"
+    "  \"Version\": \"2012-10-17\",\n"
+    "  \"Id\": \"builtin-guardrail-restricted-not-shareable\",\n"
+    "  \"Statement\": [\n"
+    "    {\n"
+    "      \"Sid\": \"DenySharingRestrictedVersions\",\n"
+    "      \"Effect\": \"Deny\",\n"
+    "      \"Principal\": \"*\",\n"
+    "      \"Action\": \"artifact:Share\",\n"
+    "      \"Resource\": \"*\",\n"
+    "      \"Condition\": {\n"
+    "        \"NumericGreaterThanEquals\": {\"coffer:ResourceSensitivityLevel\": \"3\"}\n"
+    "      }\n"
+    "    }\n"
+    "  ]\n"
+    "}\n";
+
 static const char builtin_global_restricted_downloads_need_mfa[] =
     "{\n"
     "  \"Version\": \"2012-10-17\",\n"
@@ -239,6 +257,8 @@ static const struct authz_builtin builtins[] = {
      builtin_global_prod_changes_need_mfa},
     {"restricted-downloads-need-mfa", true, "global-restricted-downloads-need-mfa.json",
      builtin_global_restricted_downloads_need_mfa},
+    {"restricted-not-shareable", true, "global-restricted-not-shareable.json",
+     builtin_global_restricted_not_shareable},
 };
 
 const struct authz_builtin *authz_builtins(size_t *n)

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 /* Request facts derived once per decision. */
@@ -611,7 +612,7 @@ static int binding_cmp(enum az_ptype ta, const char *na, size_t la, const struct
 {
     if (ta != b->type)
         return ta < b->type ? -1 : 1;
-    size_t lb = strlen(b->name);
+    size_t lb = b->name_len;
     int c = memcmp(na, b->name, la < lb ? la : lb);
     if (c != 0)
         return c;
@@ -766,6 +767,7 @@ static void fill_refs(struct authz_decision *out, const struct hits *h)
     out->n_matched = h->total;
     for (size_t i = 0; i < h->n; i++) {
         struct authz_stmt_ref *ref = &out->deciding[i];
+        ref->role[0] = ref->via[0] = '\0';
         const struct az_stmt *st = h->h[i].st;
         const struct az_binding *b = h->h[i].bind;
         copy_name(ref->policy, sizeof(ref->policy), st->policy->name);
@@ -774,7 +776,10 @@ static void fill_refs(struct authz_decision *out, const struct hits *h)
         ref->deny = st->deny;
         if (b != NULL) {
             copy_name(ref->role, sizeof(ref->role), b->role->name);
-            snprintf(ref->via, sizeof(ref->via), "%s:%s", pnames[b->type], b->name);
+            size_t tl = strlen(pnames[b->type]);
+            memcpy(ref->via, pnames[b->type], tl);
+            ref->via[tl] = ':';
+            copy_name(ref->via + tl + 1, sizeof(ref->via) - tl - 1, b->name);
         }
     }
 }
@@ -782,7 +787,11 @@ static void fill_refs(struct authz_decision *out, const struct hits *h)
 void authz_decide(const struct authz_snapshot *s, const struct authz_request *req,
                   struct authz_decision *out)
 {
-    memset(out, 0, sizeof(*out));
+    /* Only the header: fill_refs writes every deciding[] entry it reports. */
+    memset(out, 0, offsetof(struct authz_decision, deciding));
+    out->unknown_action = false;
+    out->clearance = out->sensitivity = 0;
+    out->statements_visited = 0;
     out->effect = AUTHZ_DENY;
     out->reason = AUTHZ_REASON_IMPLICIT_DENY;
     if (req == NULL || req->action == NULL || req->resource == NULL || req->principal_name == NULL)

@@ -371,6 +371,7 @@ static enum err compile_bindings(struct authz_builder *b, struct authz_snapshot 
                          bb->role);
         s->bindings[i].type = bb->type;
         s->bindings[i].name = bb->name;
+        s->bindings[i].name_len = strlen(bb->name);
         s->bindings[i].role = r;
         s->bindings[i].scope = bb->scope;
         s->bindings[i].scope_len = bb->scope != NULL ? strlen(bb->scope) : 0;

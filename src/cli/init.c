@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/environments.h"
 #include "audit/audit.h"
 #include "audit/event.h"
 #include "authn/password.h"
@@ -156,6 +157,10 @@ int cli_init(int argc, char **argv)
         fprintf(stderr, "coffer init: cannot create TLS material: %s\n",
                 e == ERR_INVALID ? "invalid --tls-san name" : err_info(e)->message);
         rc = err_info(e)->exit_code;
+        goto out;
+    }
+    if (env_config_write_default(data) != ERR_OK) {
+        fprintf(stderr, "coffer init: cannot write %s/" ENV_CONFIG_FILE "\n", data);
         goto out;
     }
     snprintf(path, sizeof(path), "%s/coffer.db", data);

@@ -3,6 +3,7 @@
  * authentication, error responses and per-request state.
  */
 #include "http/http.h"
+#include "http/validate.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -197,54 +198,6 @@ static void http_client_address(struct request *r)
     }
 }
 
-/* Finds the route for method and path. Sets *path_known when some route
- * matches the path with another method. */
-static const struct route *http_route_find(const char *method, const char *path, int *path_known,
-                                           char *allow, size_t allow_cap)
-{
-    *path_known = 0;
-    allow[0] = '\0';
-    for (const struct route *rt = api_routes; rt->method != NULL; rt++) {
-        size_t plen = strlen(rt->prefix);
-        int match = rt->exact ? strcmp(path, rt->prefix) == 0
-                              : strncmp(path, rt->prefix, plen) == 0 && path[plen] != '\0';
-        if (!match)
-            continue;
-        if (strcmp(rt->method, method) == 0)
-            return rt;
-        *path_known = 1;
-        if (strstr(allow, rt->method) == NULL) {
-            size_t used = strlen(allow);
-            snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", rt->method);
-        }
-    }
-    return NULL;
-}
-
-static int http_content_type_is(const char *ct, const char *want)
-{
-    if (ct == NULL)
-        return 0;
-    size_t n = strlen(want);
-    if (strncasecmp(ct, want, n) != 0)
-        return 0;
-    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
-}
-
-static int http_parse_length(const char *s, uint64_t *out)
-{
-    if (s == NULL || *s == '\0' || strlen(s) > 19)
-        return -1;
-    uint64_t v = 0;
-    for (const char *p = s; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 static enum err http_authenticate(struct request *r)
 {
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
@@ -270,69 +223,35 @@ static enum err http_authenticate(struct request *r)
     return ERR_OK;
 }
 
-/* Validates in a fixed order: method, path, content type, length; then
- * authenticates. Nothing of the body has been read yet. */
+/* Validates in a fixed order: method, path, content type, length
+ * (http_check_head); then authenticates. Nothing of the body has been read yet. */
 static enum err http_validate(struct request *r, const char *url, const char *method)
 {
-    static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", NULL};
-    int known = 0;
-    for (int i = 0; methods[i] != NULL; i++)
-        known |= strcmp(method, methods[i]) == 0;
-    if (!known)
-        return http_fail(r, ERR_METHOD, "method %.16s is not supported", method);
-    snprintf(r->method, sizeof(r->method), "%s", method);
-
-    size_t ulen = strlen(url);
-    if (ulen > HTTP_PATH_MAX)
-        return http_fail(r, ERR_INVALID, "request path longer than %d bytes", HTTP_PATH_MAX);
-    memcpy(r->path, url, ulen + 1);
-    for (size_t i = 0; i < ulen; i++) {
-        unsigned char c = (unsigned char)url[i];
-        if (c < 0x21 || c > 0x7e)
-            return http_fail(r, ERR_INVALID, "request path contains a control or non-ASCII byte");
-    }
-    int path_known = 0;
-    const char *lookup = strcmp(method, "HEAD") == 0 ? "GET" : method;
-    r->route = http_route_find(lookup, url, &path_known, r->allow, sizeof(r->allow));
-    if (r->route == NULL) {
-        if (path_known)
-            return http_fail(r, ERR_METHOD, "method %s is not allowed on %s", method,
-                             url);
-        return http_fail(r, ERR_NOT_FOUND, "no such endpoint; see docs/openapi.yaml");
-    }
-    r->param = r->path + strlen(r->route->prefix);
-
-    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
-    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
-    r->content_length = UINT64_MAX;
-    if (cl != NULL && http_parse_length(cl, &r->content_length) != 0)
-        return http_fail(r, ERR_INVALID, "malformed Content-Length");
-    int has_body = (cl != NULL && r->content_length > 0) || te != NULL;
-
-    switch (r->route->body) {
-    case BODY_NONE:
-        if (has_body)
-            return http_fail(r, ERR_INVALID, "this endpoint takes no request body");
-        break;
-    case BODY_JSON:
-        if (has_body && !http_content_type_is(ct, "application/json"))
-            return http_fail(r, ERR_MEDIA_TYPE, "send the body as application/json");
-        if (cl != NULL && r->content_length > r->app->cfg.max_json_bytes)
-            return http_fail(r, ERR_TOO_LARGE, "JSON body larger than %zu bytes",
-                             r->app->cfg.max_json_bytes);
-        break;
-    case BODY_STREAM:
-        if (!http_content_type_is(ct, "application/octet-stream"))
-            return http_fail(r, ERR_MEDIA_TYPE, "send content as application/octet-stream");
-        if (cl != NULL && r->content_length > r->app->cfg.max_upload_bytes)
-            return http_fail(r, ERR_TOO_LARGE, "content larger than the limit of %llu bytes",
-                             (unsigned long long)r->app->cfg.max_upload_bytes);
-        break;
-    }
-
+    struct http_head h = {
+        .method = method,
+        .url = url,
+        .content_type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type"),
+        .content_length = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length"),
+        .transfer_encoding =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding"),
+        .max_json_bytes = r->app->cfg.max_json_bytes,
+        .max_upload_bytes = r->app->cfg.max_upload_bytes,
+    };
+    struct http_verdict v;
+    enum err e = http_check_head(api_routes, &h, &v);
+    if (v.method_known)
+        snprintf(r->method, sizeof(r->method), "%s", method);
+    if (strlen(url) <= HTTP_PATH_MAX)
+        snprintf(r->path, sizeof(r->path), "%s", url);
+    memcpy(r->allow, v.allow, sizeof(r->allow));
+    r->route = v.route;
+    if (r->route != NULL)
+        r->param = r->path + v.param_off;
+    r->content_length = v.content_length;
+    if (e != ERR_OK)
+        return http_fail(r, e, "%s", v.why);
     if (r->route->auth) {
-        enum err e = http_authenticate(r);
+        e = http_authenticate(r);
         if (e != ERR_OK)
             return e;
     }
@@ -382,17 +301,10 @@ static enum err http_json_append(struct request *r, const char *data, size_t len
 
 static enum err http_json_parse(struct request *r)
 {
-    if (r->body_len == 0) {
-        r->body_json = json_object();
-        return ERR_OK;
-    }
-    json_error_t jerr;
-    /* Reject NUL bytes, duplicate keys and anything but an object at the top. */
-    r->body_json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (r->body_json == NULL)
-        return http_fail(r, ERR_INVALID, "malformed JSON at line %d: %.100s", jerr.line, jerr.text);
-    if (!json_is_object(r->body_json))
-        return http_fail(r, ERR_INVALID, "the JSON body must be an object");
+    char why[HTTP_ERRMSG_MAX];
+    enum err e = http_json_body_parse(r->body, r->body_len, &r->body_json, why, sizeof(why));
+    if (e != ERR_OK)
+        return http_fail(r, e, "%s", why);
     return ERR_OK;
 }
 
@@ -490,28 +402,12 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     *con_cls = NULL;
 }
 
-/* Percent-decodes in place, except that %00 is left as it is, so a NUL can
- * never cut a path or value short; validation then rejects the '%'. */
+/* Percent-decodes in place (never to a NUL byte: see http_unescape_inplace). */
 static size_t http_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls;
     (void)c;
-    char *w = s;
-    for (char *p = s; *p != '\0'; p++) {
-        if (p[0] == '%' && p[1] != '\0' && p[2] != '\0') {
-            char hex[3] = {p[1], p[2], 0};
-            char *end;
-            unsigned long v = strtoul(hex, &end, 16);
-            if (end == hex + 2 && v != 0) {
-                *w++ = (char)v;
-                p += 2;
-                continue;
-            }
-        }
-        *w++ = *p;
-    }
-    *w = '\0';
-    return (size_t)(w - s);
+    return http_unescape_inplace(s);
 }
 
 static char *http_read_file(const char *path)

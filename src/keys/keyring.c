@@ -100,8 +100,8 @@ static enum err keyring_reserve(struct keyring *kr)
 }
 
 /*
- * Fills the next free slot with a fresh random KEK named kek-N, the lowest N
- * above the slot count that is not taken. Does not change which KEK is current.
+ * Fills the next free slot with a fresh random KEK named kek-N, N above every
+ * kek-N in the keyring and the slot count. Does not change which KEK is current.
  */
 static enum err keyring_add_kek(struct keyring *kr)
 {
@@ -109,7 +109,16 @@ static enum err keyring_add_kek(struct keyring *kr)
     if (rc != ERR_OK)
         return rc;
     struct keyring_kek *k = &kr->keks[kr->count];
-    for (size_t n = kr->count + 1;; n++) {
+    /* Above every kek-N in use, so the id of a destroyed KEK is never reused. */
+    size_t next = kr->count + 1;
+    for (size_t i = 0; i < kr->count; i++) {
+        unsigned long long n = 0;
+        char tail;
+        if (sscanf(kr->keks[i].id, "kek-%llu%c", &n, &tail) == 1 && n < SIZE_MAX / 2 &&
+            n + 1 > next)
+            next = (size_t)n + 1;
+    }
+    for (size_t n = next;; n++) {
         snprintf(k->id, sizeof(k->id), "kek-%zu", n);
         if (keyring_find(kr, k->id) == NULL)
             break;
@@ -658,6 +667,52 @@ enum err keyring_kek_info(struct key_provider *kp, size_t i, struct keyring_kek_
         info->current = kr->keks[i].current;
         rc = ERR_OK;
     }
+    pthread_mutex_unlock(&kr->lock);
+    return rc;
+}
+
+int keyring_is(struct key_provider *kp)
+{
+    return keyring_impl(kp) != NULL;
+}
+
+enum err keyring_destroy_kek(struct key_provider *kp, const char *id)
+{
+    struct keyring *kr = keyring_impl(kp);
+    if (kr == NULL || id == NULL)
+        return ERR_INVALID;
+    pthread_mutex_lock(&kr->lock);
+    enum err rc = ERR_NOT_FOUND;
+    size_t at = kr->count;
+    for (size_t i = 0; i < kr->count; i++) {
+        if (strcmp(kr->keks[i].id, id) == 0)
+            at = i;
+    }
+    if (at == kr->count)
+        goto done;
+    if (at == kr->current) {
+        rc = ERR_CONFLICT;
+        goto done;
+    }
+    /* Save a copy without the KEK first, so memory and file keep agreeing on failure. */
+    struct keyring_kek removed = kr->keks[at];
+    size_t old_current = kr->current;
+    memmove(&kr->keks[at], &kr->keks[at + 1], (kr->count - at - 1) * sizeof(*kr->keks));
+    kr->count--;
+    if (kr->current > at)
+        kr->current--;
+    secure_wipe(&kr->keks[kr->count], sizeof(*kr->keks));
+    rc = keyring_save(kr);
+    if (rc != ERR_OK) {
+        memmove(&kr->keks[at + 1], &kr->keks[at], (kr->count - at) * sizeof(*kr->keks));
+        kr->keks[at] = removed;
+        kr->count++;
+        kr->current = old_current;
+    } else {
+        log_info("keyring %s: destroyed retired key %s", kr->path, id);
+    }
+    secure_wipe(&removed, sizeof(removed));
+done:
     pthread_mutex_unlock(&kr->lock);
     return rc;
 }

@@ -58,6 +58,19 @@ enum err keyring_open(const char *path, struct key_provider **out);
  */
 enum err keyring_rotate(struct key_provider *kp, char *new_id, size_t new_id_cap);
 
+/*
+ * Destroys the retired KEK id: removes it from the keyring, saves the file
+ * atomically and wipes the key from memory. Every DEK still wrapped under it
+ * becomes unreadable for good, so the caller first makes sure nothing refers
+ * to it. Leaves the keyring unchanged on failure.
+ * Errors: ERR_INVALID (kp is not a keyring), ERR_NOT_FOUND (no such KEK),
+ * ERR_CONFLICT (id is the current KEK), ERR_IO, ERR_INTERNAL.
+ */
+enum err keyring_destroy_kek(struct key_provider *kp, const char *id);
+
+/* 1 when kp is a local keyring provider. */
+int keyring_is(struct key_provider *kp);
+
 /* Number of KEKs in the keyring, 0 if kp is not a keyring. */
 size_t keyring_kek_count(struct key_provider *kp);
 

@@ -5,6 +5,7 @@
  * swapped under concurrent readers without use-after-free (run under ASan).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -318,7 +319,7 @@ static void test_refcount(void **state)
 struct reader_arg {
     struct authz_slot *slot;
     atomic_int *stop;
-    long decisions;
+    atomic_long decisions;
     long bad;
 };
 
@@ -352,6 +353,12 @@ static void test_swap_under_readers(void **state)
     }
     for (int i = 0; i < 300; i++)
         authz_slot_set(&slot, make_snapshot(i % 2 == 0));
+    /* On a loaded machine the readers may not have run yet: let each decide
+     * at least once before stopping them. */
+    for (int i = 0; i < 3; i++) {
+        while (atomic_load(&args[i].decisions) == 0)
+            sched_yield();
+    }
     atomic_store(&stop, 1);
     long total = 0;
     for (int i = 0; i < 3; i++) {
