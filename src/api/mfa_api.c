@@ -42,8 +42,9 @@ static enum err mfa_api_self(struct request *r)
         return e;
     if (strcmp(r->who.type, "user") != 0 || strcmp(r->who.auth_method, "password") != 0 ||
         r->who.token_id != 0 || r->who.user_id <= 0)
-        return http_fail(r, ERR_FORBIDDEN, "multi-factor enrolment needs a password session of "
-                                           "the user ('coffer login'), not an API or OIDC token");
+        return http_fail(r, ERR_FORBIDDEN,
+                         "multi-factor enrolment needs a password session of "
+                         "the user ('coffer login'), not an API or OIDC token");
     return ERR_OK;
 }
 
@@ -101,8 +102,9 @@ enum err api_mfa_enroll(struct request *r)
     e = mfa_enroll_begin(r->app, r->who.user_id, r->who.name, uri, sizeof(uri), secret,
                          sizeof(secret));
     if (e == ERR_CONFLICT)
-        return http_fail(r, e, "multi-factor authentication is already active; run 'coffer mfa "
-                               "disable CODE' first to enrol a new device");
+        return http_fail(r, e,
+                         "multi-factor authentication is already active; run 'coffer mfa "
+                         "disable CODE' first to enrol a new device");
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "cannot start the enrolment right now");
     if (mfa_api_record(r, "enroll", r->who.name, 1, "enrolment started", 200) != ERR_OK) {
@@ -111,8 +113,8 @@ enum err api_mfa_enroll(struct request *r)
         return ERR_UNAVAILABLE;
     }
     r->json = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "issuer", MFA_ISSUER, "account",
-                        r->who.name, "secret", secret, "uri", uri, "digits", MFA_DIGITS,
-                        "period", MFA_PERIOD, "algorithm", "SHA1");
+                        r->who.name, "secret", secret, "uri", uri, "digits", MFA_DIGITS, "period",
+                        MFA_PERIOD, "algorithm", "SHA1");
     secure_wipe(uri, sizeof(uri));
     secure_wipe(secret, sizeof(secret));
     return ERR_OK;
@@ -176,8 +178,7 @@ enum err api_mfa_disable(struct request *r)
         struct mfa_status st;
         if (mfa_get_status(r->app, r->who.user_id, &st) == ERR_OK && st.pending &&
             mfa_disable(r->app, r->who.user_id) == ERR_OK)
-            return mfa_api_record(r, "disable", r->who.name, 1, "pending enrolment dropped",
-                                  204);
+            return mfa_api_record(r, "disable", r->who.name, 1, "pending enrolment dropped", 204);
         return http_fail(r, e, "multi-factor authentication is not active");
     }
     if (e == ERR_UNAUTHENTICATED)
@@ -186,8 +187,7 @@ enum err api_mfa_disable(struct request *r)
         return http_fail(r, ERR_UNAVAILABLE, "cannot disable multi-factor authentication now");
     lockout_success(r->who.name);
     log_info("mfa %s: '%s' disabled multi-factor authentication", r->request_id, r->who.name);
-    return mfa_api_record(r, "disable", r->who.name, 1, "multi-factor authentication removed",
-                          204);
+    return mfa_api_record(r, "disable", r->who.name, 1, "multi-factor authentication removed", 204);
 }
 
 enum err api_mfa_reset(struct request *r)
@@ -210,6 +210,5 @@ enum err api_mfa_reset(struct request *r)
     meta_user_clear(&u);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "cannot reset multi-factor authentication now");
-    return mfa_api_record(r, "reset", user, 1, "reset by an administrator; sessions revoked",
-                          204);
+    return mfa_api_record(r, "reset", user, 1, "reset by an administrator; sessions revoked", 204);
 }

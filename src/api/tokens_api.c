@@ -117,8 +117,10 @@ static enum err token_free_name(struct request *r, const char *name, int64_t now
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
     if (old.expires_at > now) {
         meta_apitoken_clear(&old);
-        return http_fail(r, ERR_CONFLICT, "an active token is already called '%s'; revoke it or "
-                                          "choose another name", name);
+        return http_fail(r, ERR_CONFLICT,
+                         "an active token is already called '%s'; revoke it or "
+                         "choose another name",
+                         name);
     }
     meta_apitoken_revoke(r->app->meta, old.id, "system:expired");
     token_unbind(r, old.name, old.roles, old.scope);
@@ -144,15 +146,17 @@ enum err api_token_create(struct request *r)
     }
     const char *name = json_string_value(json_object_get(b, "name"));
     if (!apitoken_name_valid(name))
-        return http_fail(r, ERR_INVALID, "invalid token name: use 1-64 of a-z 0-9 . _ -, "
-                                         "starting with a-z or 0-9");
+        return http_fail(r, ERR_INVALID,
+                         "invalid token name: use 1-64 of a-z 0-9 . _ -, "
+                         "starting with a-z or 0-9");
     json_t *exp = json_object_get(b, "expires_in");
     int64_t max = apitoken_max_lifetime(r->app);
     if (!json_is_integer(exp) || json_integer_value(exp) < TOKEN_MIN_LIFETIME ||
         json_integer_value(exp) > max)
         return http_fail(r, ERR_INVALID,
                          "an expiry is required: between %d seconds and %lld days (--expires "
-                         "30d)", TOKEN_MIN_LIFETIME, (long long)(max / 86400));
+                         "30d)",
+                         TOKEN_MIN_LIFETIME, (long long)(max / 86400));
     json_t *roles = json_object_get(b, "roles");
     if ((e = token_check_roles(r, roles)) != ERR_OK)
         return e;
@@ -180,13 +184,13 @@ enum err api_token_create(struct request *r)
     }
     char principal[META_TOKEN_NAME_MAX + 16];
     snprintf(principal, sizeof(principal), "service:%s", name);
-    r->json = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O, s:s, s:I}", "id", (json_int_t)id,
-                        "name", name, "principal", principal, "owner", r->who.name, "token",
-                        token, "roles", roles, "scope", scope, "expires_at", (json_int_t)expires);
+    r->json = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O, s:s, s:I}", "id", (json_int_t)id, "name",
+                        name, "principal", principal, "owner", r->who.name, "token", token, "roles",
+                        roles, "scope", scope, "expires_at", (json_int_t)expires);
     secure_wipe(token, sizeof(token));
     r->status = 201;
-    log_info("tokens %s: '%s' created token %lld (%s)", r->request_id, r->who.name,
-             (long long)id, name);
+    log_info("tokens %s: '%s' created token %lld (%s)", r->request_id, r->who.name, (long long)id,
+             name);
     return ERR_OK;
 }
 
@@ -258,8 +262,10 @@ enum err api_token_revoke(struct request *r)
         meta_apitoken_clear(&t);
         return http_fail(r, ERR_UNAVAILABLE, "cannot revoke the token right now");
     }
-    e = token_record(r, "revoke", t.id, t.name, own ? "revoked by its owner" : "revoked by an "
-                                                                             "administrator");
+    e = token_record(r, "revoke", t.id, t.name,
+                     own ? "revoked by its owner"
+                         : "revoked by an "
+                           "administrator");
     log_info("tokens %s: token %lld (%s) revoked by %s", r->request_id, id, t.name, by);
     meta_apitoken_clear(&t);
     return e;

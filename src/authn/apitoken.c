@@ -40,8 +40,7 @@ int64_t apitoken_max_lifetime(const struct app *app)
     json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
     json_t *days = json_object_get(json_object_get(cfg, "tokens"), "max_lifetime_days");
     int64_t out = APITOKEN_MAX_LIFETIME_DEFAULT;
-    if (json_is_integer(days) && json_integer_value(days) > 0 &&
-        json_integer_value(days) <= 3660)
+    if (json_is_integer(days) && json_integer_value(days) > 0 && json_integer_value(days) <= 3660)
         out = (int64_t)json_integer_value(days) * 86400;
     json_decref(cfg);
     return out;
@@ -58,7 +57,8 @@ enum err apitoken_issue(struct app *app, const char *name, int64_t owner_id, jso
     b64url_encode(raw, sizeof(raw), token_out + 4, APITOKEN_LEN + 1 - 4);
     secure_wipe(raw, sizeof(raw));
     session_token_hash(token_out, hash);
-    enum err e = meta_apitoken_create(app->meta, name, owner_id, hash, roles, scope, expires_at, id);
+    enum err e =
+        meta_apitoken_create(app->meta, name, owner_id, hash, roles, scope, expires_at, id);
     if (e != ERR_OK)
         secure_wipe(token_out, APITOKEN_LEN + 1);
     return e;

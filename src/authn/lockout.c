@@ -102,7 +102,7 @@ static struct lockout_entry *lockout_find(struct lockout_table *t, const char *k
         if (strcmp(t->e[i].key, key) == 0)
             return &t->e[i];
         int64_t ti = t->e[i].locked_until > t->e[i].last_failure ? t->e[i].locked_until
-                                                                  : t->e[i].last_failure;
+                                                                 : t->e[i].last_failure;
         int64_t ts = t->e[stalest].locked_until > t->e[stalest].last_failure
                          ? t->e[stalest].locked_until
                          : t->e[stalest].last_failure;
@@ -119,8 +119,7 @@ static struct lockout_entry *lockout_find(struct lockout_table *t, const char *k
 
 /* Seconds until an attempt on entry e may proceed (0: now). Resets counters
  * whose window has passed. Caller holds the lock. */
-static int64_t lockout_wait(struct lockout_entry *e, int threshold, int backoff_after,
-                            int64_t now)
+static int64_t lockout_wait(struct lockout_entry *e, int threshold, int backoff_after, int64_t now)
 {
     /* Times are in milliseconds here; the configuration is in seconds. */
     if (e == NULL)
@@ -210,8 +209,7 @@ void lockout_setup(const struct app_config *app_cfg)
         char path[1200];
         json_error_t jerr;
         json_t *all = NULL;
-        if (app_path(app_cfg, "authn.json", path, sizeof(path)) == 0 &&
-            access(path, F_OK) == 0 &&
+        if (app_path(app_cfg, "authn.json", path, sizeof(path)) == 0 && access(path, F_OK) == 0 &&
             (all = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
             log_error("%s: %s; brute-force defence uses its defaults", path, jerr.text);
         json_t *obj = json_object_get(all, "lockout");

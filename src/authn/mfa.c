@@ -18,8 +18,7 @@ static void mfa_identity(int64_t user_id, char *out, size_t cap)
 }
 
 /* Unwraps the stored secret of t into secret (TOTP_SECRET_MAX_LEN bytes). */
-static enum err mfa_unwrap(struct app *app, const struct meta_totp *t, uint8_t *secret,
-                           size_t *len)
+static enum err mfa_unwrap(struct app *app, const struct meta_totp *t, uint8_t *secret, size_t *len)
 {
     char id[64];
     mfa_identity(t->user_id, id, sizeof(id));
@@ -39,8 +38,8 @@ static int mfa_recovery_hash(const uint8_t salt[META_TOTP_SALT_LEN], const char 
                              uint8_t out[32])
 {
     unsigned int len = 0;
-    if (HMAC(EVP_sha256(), salt, META_TOTP_SALT_LEN, (const unsigned char *)code, strlen(code),
-             out, &len) == NULL ||
+    if (HMAC(EVP_sha256(), salt, META_TOTP_SALT_LEN, (const unsigned char *)code, strlen(code), out,
+             &len) == NULL ||
         len != 32)
         return -1;
     return 0;

@@ -45,8 +45,8 @@ static struct oidc_cache_entry oidc_cache[OIDC_MAX_ISSUERS];
 
 static int oidc_is_loopback_http(const char *uri)
 {
-    static const char *const ok[] = {"http://127.", "http://localhost/", "http://localhost:",
-                                     "http://[::1]/", "http://[::1]:"};
+    static const char *const ok[] = {"http://127.", "http://localhost/",
+                                     "http://localhost:", "http://[::1]/", "http://[::1]:"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         if (strncmp(uri, ok[i], strlen(ok[i])) == 0)
             return 1;
@@ -78,10 +78,13 @@ static int oidc_set_default(json_t *cfg, const char *key, json_t *value)
 
 enum err oidc_config_validate(json_t *cfg, char *why, size_t why_len)
 {
-    static const char *const known[] = {
-        "issuer",         "audience",  "jwks_uri",      "jwks_file",      "user_claim",
-        "groups_claim",   "group_map", "mfa_amr",       "principal_type", "clearance",
-        "leeway_seconds", "jwks_ttl_seconds", "ca_file", NULL};
+    static const char *const known[] = {"issuer",         "audience",
+                                        "jwks_uri",       "jwks_file",
+                                        "user_claim",     "groups_claim",
+                                        "group_map",      "mfa_amr",
+                                        "principal_type", "clearance",
+                                        "leeway_seconds", "jwks_ttl_seconds",
+                                        "ca_file",        NULL};
     if (!json_is_object(cfg)) {
         snprintf(why, why_len, "the issuer configuration must be a JSON object");
         return ERR_INVALID;
@@ -114,8 +117,8 @@ enum err oidc_config_validate(json_t *cfg, char *why, size_t why_len)
         snprintf(why, why_len, "give exactly one of jwks_uri and jwks_file");
         return ERR_INVALID;
     }
-    if (uri != NULL && (strlen(uri) > 1024 ||
-                        (strncmp(uri, "https://", 8) != 0 && !oidc_is_loopback_http(uri)))) {
+    if (uri != NULL &&
+        (strlen(uri) > 1024 || (strncmp(uri, "https://", 8) != 0 && !oidc_is_loopback_http(uri)))) {
         snprintf(why, why_len, "jwks_uri must be an https URL (plain http only on loopback)");
         return ERR_INVALID;
     }
@@ -126,8 +129,8 @@ enum err oidc_config_validate(json_t *cfg, char *why, size_t why_len)
     static const char *const strs[] = {"user_claim", "groups_claim", "ca_file", NULL};
     for (int i = 0; strs[i] != NULL; i++) {
         json_t *s = json_object_get(cfg, strs[i]);
-        if (s != NULL && (!json_is_string(s) || json_string_length(s) == 0 ||
-                          json_string_length(s) > 256)) {
+        if (s != NULL &&
+            (!json_is_string(s) || json_string_length(s) == 0 || json_string_length(s) > 256)) {
             snprintf(why, why_len, "%s must be a non-empty string", strs[i]);
             return ERR_INVALID;
         }
@@ -304,9 +307,9 @@ static struct oidc_keys *oidc_keys_load(json_t *cfg)
     const char *uri = json_string_value(json_object_get(cfg, "jwks_uri"));
     const char *file = json_string_value(json_object_get(cfg, "jwks_file"));
     size_t len = 0;
-    char *doc = uri != NULL ? oidc_fetch_uri(uri, json_string_value(json_object_get(cfg, "ca_file")),
-                                             &len)
-                            : oidc_read_file(file, &len);
+    char *doc = uri != NULL
+                    ? oidc_fetch_uri(uri, json_string_value(json_object_get(cfg, "ca_file")), &len)
+                    : oidc_read_file(file, &len);
     if (doc == NULL)
         return NULL;
     struct jwks *set = NULL;

@@ -12,10 +12,10 @@ static int oidc_cli_add(struct client *c, const struct args *a, const char *name
 {
     static const struct {
         const char *opt, *field;
-    } strs[] = {{"--issuer", "issuer"},          {"--audience", "audience"},
-                {"--jwks-uri", "jwks_uri"},      {"--jwks-file", "jwks_file"},
-                {"--user-claim", "user_claim"},  {"--groups-claim", "groups_claim"},
-                {"--type", "principal_type"},    {"--clearance", "clearance"},
+    } strs[] = {{"--issuer", "issuer"},         {"--audience", "audience"},
+                {"--jwks-uri", "jwks_uri"},     {"--jwks-file", "jwks_file"},
+                {"--user-claim", "user_claim"}, {"--groups-claim", "groups_claim"},
+                {"--type", "principal_type"},   {"--clearance", "clearance"},
                 {"--ca-file", "ca_file"}};
     json_t *cfg = json_object();
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
@@ -78,20 +78,26 @@ static int oidc_cli_add(struct client *c, const struct args *a, const char *name
 int cli_oidc(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer oidc add NAME --issuer URL --audience AUD (--jwks-uri URL | --jwks-file PATH)\n"
+        "usage: coffer oidc add NAME --issuer URL --audience AUD (--jwks-uri URL | --jwks-file "
+        "PATH)\n"
         "                  [--user-claim CLAIM] [--groups-claim CLAIM] [--map-group IDP=GROUP]...\n"
         "                  [--mfa-amr VALUE]... [--type user|service] [--clearance S]\n"
         "                  [--leeway SECONDS] [--ca-file PATH]\n"
         "       coffer oidc ls | coffer oidc rm NAME\n"
         "Adds (or replaces) a trusted OpenID Connect issuer; see docs/AUTHENTICATION.md.\n";
-    struct args_opt opts[] = {
-        {"--issuer", 1, 0, {0}, 0},       {"--audience", 1, 0, {0}, 0},
-        {"--jwks-uri", 1, 0, {0}, 0},     {"--jwks-file", 1, 0, {0}, 0},
-        {"--user-claim", 1, 0, {0}, 0},   {"--groups-claim", 1, 0, {0}, 0},
-        {"--map-group", 1, 1, {0}, 0},    {"--mfa-amr", 1, 1, {0}, 0},
-        {"--type", 1, 0, {0}, 0},         {"--clearance", 1, 0, {0}, 0},
-        {"--leeway", 1, 0, {0}, 0},       {"--ca-file", 1, 0, {0}, 0},
-        {NULL, 0, 0, {0}, 0}};
+    struct args_opt opts[] = {{"--issuer", 1, 0, {0}, 0},
+                              {"--audience", 1, 0, {0}, 0},
+                              {"--jwks-uri", 1, 0, {0}, 0},
+                              {"--jwks-file", 1, 0, {0}, 0},
+                              {"--user-claim", 1, 0, {0}, 0},
+                              {"--groups-claim", 1, 0, {0}, 0},
+                              {"--map-group", 1, 1, {0}, 0},
+                              {"--mfa-amr", 1, 1, {0}, 0},
+                              {"--type", 1, 0, {0}, 0},
+                              {"--clearance", 1, 0, {0}, 0},
+                              {"--leeway", 1, 0, {0}, 0},
+                              {"--ca-file", 1, 0, {0}, 0},
+                              {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
     int rc = args_parse(&a, &c, argc, argv, usage);

@@ -23,12 +23,23 @@ static long long token_cli_duration(const char *s)
         if (end[1] != '\0')
             return -1;
         switch (*end) {
-        case 's': mul = 1; break;
-        case 'm': mul = 60; break;
-        case 'h': mul = 3600; break;
-        case 'd': mul = 86400; break;
-        case 'w': mul = 7 * 86400; break;
-        default: return -1;
+        case 's':
+            mul = 1;
+            break;
+        case 'm':
+            mul = 60;
+            break;
+        case 'h':
+            mul = 3600;
+            break;
+        case 'd':
+            mul = 86400;
+            break;
+        case 'w':
+            mul = 7 * 86400;
+            break;
+        default:
+            return -1;
         }
     }
     if (v > 10LL * 366 * 86400 / mul)
@@ -74,8 +85,8 @@ static int token_cli_create(struct client *c, const struct args *a)
     json_t *list = json_array();
     for (int i = 0; i < roles->count; i++)
         json_array_append_new(list, json_string(roles->values[i]));
-    json_t *body = json_pack("{s:s, s:I, s:o}", "name", name, "expires_in", (json_int_t)secs,
-                             "roles", list);
+    json_t *body =
+        json_pack("{s:s, s:I, s:o}", "name", name, "expires_in", (json_int_t)secs, "roles", list);
     if (args_has(a, "--scope"))
         json_object_set_new(body, "scope", json_string(args_get(a, "--scope")));
     json_t *out = NULL;
@@ -88,8 +99,7 @@ static int token_cli_create(struct client *c, const struct args *a)
         token_cli_print_json(out);
     } else {
         char when[32];
-        token_cli_time(json_integer_value(json_object_get(out, "expires_at")), when,
-                       sizeof(when));
+        token_cli_time(json_integer_value(json_object_get(out, "expires_at")), when, sizeof(when));
         printf("%s\n", json_string_value(tok));
         fprintf(stderr,
                 "Created token %lld for %s (owner %s), expires %s.\n"
@@ -124,8 +134,7 @@ static int token_cli_list(struct client *c, int all)
     {
         char exp[32], used[32];
         token_cli_time(json_integer_value(json_object_get(t, "expires_at")), exp, sizeof(exp));
-        token_cli_time(json_integer_value(json_object_get(t, "last_used_at")), used,
-                       sizeof(used));
+        token_cli_time(json_integer_value(json_object_get(t, "last_used_at")), used, sizeof(used));
         char *roles = json_dumps(json_object_get(t, "roles"), JSON_COMPACT);
         printf("%-5lld %-20s %-12s %-8s %-21s %-21s %s\n",
                (long long)json_integer_value(json_object_get(t, "id")),
@@ -142,14 +151,15 @@ static int token_cli_list(struct client *c, int all)
 int cli_token(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer token create --name NAME --expires DURATION --role ROLE... [--scope PATTERN]\n"
+        "usage: coffer token create --name NAME --expires DURATION --role ROLE... [--scope "
+        "PATTERN]\n"
         "       coffer token ls [--all]\n"
         "       coffer token revoke ID\n"
         "A token (cfr_...) acts as service:NAME with the roles given, and never with more\n"
         "than its owner may do. DURATION: 90m, 12h, 30d, 2w (the server caps it).\n";
-    struct args_opt opts[] = {{"--name", 1, 0, {0}, 0},   {"--expires", 1, 0, {0}, 0},
-                              {"--role", 1, 1, {0}, 0},   {"--scope", 1, 0, {0}, 0},
-                              {"--all", 0, 0, {0}, 0},    {NULL, 0, 0, {0}, 0}};
+    struct args_opt opts[] = {{"--name", 1, 0, {0}, 0}, {"--expires", 1, 0, {0}, 0},
+                              {"--role", 1, 1, {0}, 0}, {"--scope", 1, 0, {0}, 0},
+                              {"--all", 0, 0, {0}, 0},  {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
     int rc = args_parse(&a, &c, argc, argv, usage);

@@ -108,7 +108,7 @@ enum err meta_totp_put_pending(struct meta *m, const struct meta_totp *t)
 }
 
 /* Sets last_used_step = step when step is later; ERR_CONFLICT otherwise.
- * extra_sql adds assignments (e.g. ", confirmed=1"). Caller holds the lock. */
+ * confirm: also activate a pending enrolment. Caller holds the lock. */
 static enum err meta_totp_advance_locked(struct meta *m, int64_t user_id, uint64_t step,
                                          int confirm)
 {
@@ -309,8 +309,8 @@ static void meta_apitoken_fill(sqlite3_stmt *st, struct meta_apitoken *t)
 }
 
 /* Runs a one-row token query with one bound parameter (blob, integer or text). */
-static enum err meta_apitoken_query(struct meta *m, const char *where, const void *blob,
-                                    int64_t id, const char *text, struct meta_apitoken *t)
+static enum err meta_apitoken_query(struct meta *m, const char *where, const void *blob, int64_t id,
+                                    const char *text, struct meta_apitoken *t)
 {
     memset(t, 0, sizeof(*t));
     char sql[256];
@@ -351,8 +351,8 @@ enum err meta_apitoken_by_id(struct meta *m, int64_t id, struct meta_apitoken *t
 
 enum err meta_apitoken_by_name(struct meta *m, const char *name, struct meta_apitoken *t)
 {
-    return meta_apitoken_query(m, "name=? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1", NULL,
-                               0, name, t);
+    return meta_apitoken_query(m, "name=? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1", NULL, 0,
+                               name, t);
 }
 
 void meta_apitoken_clear(struct meta_apitoken *t)
@@ -421,8 +421,8 @@ enum err meta_apitoken_list(struct meta *m, int64_t owner_id, json_t **out)
             const unsigned char *ip = sqlite3_column_text(st, 10);
             json_t *row = json_pack(
                 "{s:I, s:s, s:s, s:O, s:s, s:I, s:I, s:I, s:s, s:I}", "id", (json_int_t)t.id,
-                "name", t.name, "owner", owner != NULL ? (const char *)owner : "", "roles",
-                t.roles, "scope", t.scope, "created_at", (json_int_t)t.created_at, "expires_at",
+                "name", t.name, "owner", owner != NULL ? (const char *)owner : "", "roles", t.roles,
+                "scope", t.scope, "created_at", (json_int_t)t.created_at, "expires_at",
                 (json_int_t)t.expires_at, "last_used_at", (json_int_t)t.last_used_at,
                 "last_used_ip", ip != NULL ? (const char *)ip : "", "revoked_at",
                 (json_int_t)t.revoked_at);
