@@ -18,6 +18,14 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
+# The OIDC end-to-end test runs an identity provider from the npm registry:
+# Node.js and npm from Debian unless the machine already has them.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  for p in nodejs npm; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

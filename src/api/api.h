@@ -50,6 +50,28 @@ enum err api_versions(struct request *r);
 enum err api_list(struct request *r);
 enum err api_label(struct request *r);
 enum err api_remove(struct request *r);
+/* Streams the content of v (resolved and authorised by the caller) as the
+ * response and records the download with detail (borrowed, may be NULL).
+ * v stays owned by the caller. */
+struct meta_version;
+enum err api_serve_version(struct request *r, const struct meta_version *v, json_t *detail);
+
+/* share_api.c: share links (artifact:Share) and their unauthenticated use */
+enum err api_share_create(struct request *r);
+enum err api_share_list(struct request *r);
+enum err api_share_revoke(struct request *r);
+enum err api_shared_get(struct request *r); /* GET /v1/shared/TOKEN[/meta] */
+
+/* promote_api.c: promotion between environments */
+enum err api_promote(struct request *r);
+enum err api_promotion_list(struct request *r);
+enum err api_promotion_decide(struct request *r); /* POST /v1/promotions/ID/approve|reject */
+/* Applies the settings of environment env (app/environments.h) to action
+ * (artifact:Write, artifact:Promote or artifact:Approve) on resource: direct
+ * pushes (Write only), MFA, source networks. Records the refusal and returns
+ * ERR_FORBIDDEN (with a message) when refused. */
+enum err api_env_check_write(struct request *r, const char *env, const char *resource,
+                             const char *action);
 
 /* access_api.c */
 enum err api_policy_list(struct request *r);
@@ -66,6 +88,11 @@ enum err api_group_add(struct request *r);
 enum err api_group_member_add(struct request *r);
 enum err api_group_member_remove(struct request *r);
 enum err api_explain(struct request *r);
+
+/* keys_api.c (admin:Keys) */
+enum err api_keys_status(struct request *r);
+enum err api_keys_rotate(struct request *r);
+enum err api_keys_period(struct request *r);
 
 /* audit_api.c (all need audit:Read) */
 enum err api_audit_events(struct request *r);

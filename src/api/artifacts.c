@@ -15,6 +15,7 @@
 #include "blob/blob.h"
 #include "crypt/envelope.h"
 #include "crypt/stream.h"
+#include "keys/rotate.h"
 #include "meta/meta.h"
 #include "registry/path.h"
 #include "util/log.h"
@@ -210,19 +211,23 @@ enum err api_push_start(struct request *r)
                                 ps->path.project, ps->path.env, 0};
     int exists = meta_version_get(r->app->meta, &latest, &cur) == ERR_OK;
     if (exists) {
-        if (ps->has_kind && strcmp(cur.kind, ps->kind) != 0) {
-            meta_version_clear(&cur);
-            return http_fail(r, ERR_CONFLICT, "%s is a %s; a new version cannot change its kind",
-                             ps->path.full, cur.kind);
-        }
         res.kind = cur.kind;
+        res.tags = cur.tags;
         if (res.sensitivity < cur.artifact_sensitivity)
             res.sensitivity = cur.artifact_sensitivity;
     }
+    /* Authorize first: only a caller allowed to write learns that the
+     * artifact exists with another kind. */
     e = gate_check(r, "artifact:Write", ps->path.full, &res);
+    if (e == ERR_OK && exists && ps->has_kind && strcmp(cur.kind, ps->kind) != 0)
+        e = http_fail(r, ERR_CONFLICT, "%s is a %s; a new version cannot change its kind",
+                      ps->path.full, cur.kind);
     if (exists)
         meta_version_clear(&cur);
     if (e != ERR_OK)
+        return e;
+    /* The target environment's own rules: direct pushes, MFA, networks. */
+    if ((e = api_env_check_write(r, ps->path.env, ps->path.full, "artifact:Write")) != ERR_OK)
         return e;
 
     ps->sha = EVP_MD_CTX_new();
@@ -269,13 +274,19 @@ enum err api_push_finish(struct request *r)
     uint8_t wrapped[KEYS_WRAPPED_MAX];
     size_t wrapped_len = 0;
     char kek_id[KEYS_KEK_ID_CAP];
+    /* From the wrap until the version is recorded, its KEK must not be destroyed. */
+    rotate_wrap_enter(r->app);
     enum err e = envelope_wrap(r->app->keys, ps->dek, (const uint8_t *)ps->up.blob_id, BLOB_ID_LEN,
                                wrapped, sizeof(wrapped), &wrapped_len, kek_id, sizeof(kek_id));
     secure_wipe(ps->dek, sizeof(ps->dek));
-    if (e != ERR_OK)
+    if (e != ERR_OK) {
+        rotate_wrap_leave(r->app);
         return http_fail(r, ERR_UNAVAILABLE, "the key provider could not wrap the data key");
-    if (blob_upload_commit(r->app->blobs, &ps->up) != ERR_OK)
+    }
+    if (blob_upload_commit(r->app->blobs, &ps->up) != ERR_OK) {
+        rotate_wrap_leave(r->app);
         return http_fail(r, ERR_IO, "storing the content failed; check disk space");
+    }
     ps->upload_open = 0;
 
     struct meta_new_version nv = {
@@ -295,6 +306,7 @@ enum err api_push_finish(struct request *r)
     };
     uint64_t version = 0;
     e = meta_version_commit(r->app->meta, &nv, &version);
+    rotate_wrap_leave(r->app);
     if (e != ERR_OK) {
         blob_remove(r->app->blobs, ps->up.blob_id);
         if (e == ERR_CONFLICT)
@@ -461,13 +473,20 @@ enum err api_pull(struct request *r)
     enum err e = api_resolve(r, "artifact:Download", &ref, &v);
     if (e != ERR_OK)
         return e;
+    e = api_serve_version(r, &v, NULL);
+    meta_version_clear(&v);
+    return e;
+}
+
+enum err api_serve_version(struct request *r, const struct meta_version *v, json_t *detail)
+{
+    enum err e;
     uint8_t dek[ENVELOPE_DEK_LEN];
-    e = envelope_unwrap(r->app->keys, v.kek_id, v.wrapped_dek, v.wrapped_len,
-                        (const uint8_t *)v.blob_id, BLOB_ID_LEN, dek);
+    e = envelope_unwrap(r->app->keys, v->kek_id, v->wrapped_dek, v->wrapped_len,
+                        (const uint8_t *)v->blob_id, BLOB_ID_LEN, dek);
     if (e != ERR_OK) {
-        meta_version_clear(&v);
         log_error("download %s: data key of %s@%llu could not be unwrapped", r->request_id,
-                  ref.path.full, (unsigned long long)v.version);
+                  v->path, (unsigned long long)v->version);
         return http_fail(r, e == ERR_INTEGRITY ? ERR_INTEGRITY : ERR_UNAVAILABLE,
                          "the data key could not be unwrapped");
     }
@@ -475,27 +494,25 @@ enum err api_pull(struct request *r)
     uint64_t fsize = 0;
     if (ps == NULL) {
         secure_wipe(dek, sizeof(dek));
-        meta_version_clear(&v);
         return http_fail(r, ERR_INTERNAL, "out of memory");
     }
     ps->fd = -1;
     ps->seg_idx = UINT64_MAX;
     snprintf(ps->request_id, sizeof(ps->request_id), "%s", r->request_id);
-    e = blob_open_read(r->app->blobs, v.blob_id, &ps->fd, &fsize);
+    e = blob_open_read(r->app->blobs, v->blob_id, &ps->fd, &fsize);
     uint8_t header[STREAM_HEADER_LEN];
     if (e == ERR_OK && pread(ps->fd, header, sizeof(header), 0) != (ssize_t)sizeof(header))
         e = ERR_INTEGRITY;
     if (e == ERR_OK)
-        e = stream_reader_new(&ps->reader, dek, (const uint8_t *)v.blob_id, BLOB_ID_LEN, header,
+        e = stream_reader_new(&ps->reader, dek, (const uint8_t *)v->blob_id, BLOB_ID_LEN, header,
                               sizeof(header), fsize);
     secure_wipe(dek, sizeof(dek));
-    if (e == ERR_OK && stream_reader_plaintext_size(ps->reader) != v.size)
+    if (e == ERR_OK && stream_reader_plaintext_size(ps->reader) != v->size)
         e = ERR_INTEGRITY;
     if (e != ERR_OK) {
         log_error("download %s: stored content of %s@%llu is missing or damaged", r->request_id,
-                  v.path, (unsigned long long)v.version);
+                  v->path, (unsigned long long)v->version);
         pull_free(ps);
-        meta_version_clear(&v);
         return http_fail(r, e == ERR_NOT_FOUND ? ERR_IO : e,
                          "the stored content is missing or damaged");
     }
@@ -504,35 +521,32 @@ enum err api_pull(struct request *r)
     ps->sealed = malloc(ps->cap + STREAM_TAG_LEN);
     if (ps->plain == NULL || ps->sealed == NULL) {
         pull_free(ps);
-        meta_version_clear(&v);
         return http_fail(r, ERR_INTERNAL, "out of memory");
     }
-    r->response = MHD_create_response_from_callback(v.size, 64 * 1024, pull_read, ps, pull_free);
+    r->response = MHD_create_response_from_callback(v->size, 64 * 1024, pull_read, ps, pull_free);
     if (r->response == NULL) {
         pull_free(ps);
-        meta_version_clear(&v);
         return http_fail(r, ERR_INTERNAL, "cannot create the response");
     }
     char num[32];
     MHD_add_response_header(r->response, "Content-Type", "application/octet-stream");
-    MHD_add_response_header(r->response, "X-Coffer-Sha256", v.sha256);
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)v.version);
+    MHD_add_response_header(r->response, "X-Coffer-Sha256", v->sha256);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)v->version);
     MHD_add_response_header(r->response, "X-Coffer-Version", num);
-    MHD_add_response_header(r->response, "X-Coffer-Path", v.path);
+    MHD_add_response_header(r->response, "X-Coffer-Path", v->path);
     char served[REF_MAX + 1];
-    snprintf(served, sizeof(served), "%s@%llu", v.path, (unsigned long long)v.version);
+    snprintf(served, sizeof(served), "%s@%llu", v->path, (unsigned long long)v->version);
     struct record rec = {.action = "artifact:Download",
                          .resource = served,
                          .allow = 1,
                          .reason = "content served",
                          .status = 200,
-                         .bytes = (int64_t)v.size,
-                         .sha256 = v.sha256};
+                         .bytes = (int64_t)v->size,
+                         .sha256 = v->sha256,
+                         .detail = detail};
     r->status = 200;
-    r->bytes_out = v.size;
-    e = api_record(r, &rec);
-    meta_version_clear(&v);
-    return e;
+    r->bytes_out = v->size;
+    return api_record(r, &rec);
 }
 
 enum err api_show(struct request *r)

@@ -234,11 +234,12 @@ enum err api_whoami(struct request *r)
     if (e != ERR_OK)
         return e;
     struct principal *p = &r->who;
-    r->json = json_pack("{s:s, s:s, s:s, s:s, s:b, s:O, s:O, s:s}", "principal", p->name, "type",
+    r->json = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:s}", "principal", p->name, "type",
                         p->type, "auth_method", p->auth_method, "clearance",
                         meta_sensitivity_name(p->clearance), "mfa", p->mfa, "attrs",
-                        p->attrs != NULL ? p->attrs : json_object(), "groups",
-                        p->groups != NULL ? p->groups : json_array(), "source_ip", r->source_ip);
+                        p->attrs != NULL ? json_incref(p->attrs) : json_object(), "groups",
+                        p->groups != NULL ? json_incref(p->groups) : json_array(), "source_ip",
+                        r->source_ip);
     if (r->json != NULL && p->mfa)
         json_object_set_new(r->json, "mfa_at", json_integer((json_int_t)p->mfa_at));
     if (r->json != NULL && p->token_id != 0) {

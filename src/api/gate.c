@@ -19,7 +19,7 @@ static int gate_is_self_service(const char *action)
 {
     return strcasecmp(action, "self:Whoami") == 0 || strcasecmp(action, "self:Logout") == 0 ||
            strcasecmp(action, "self:Password") == 0 || strcasecmp(action, "self:Mfa") == 0 ||
-           strcasecmp(action, "self:Token") == 0;
+           strcasecmp(action, "self:Token") == 0 || strcasecmp(action, "self:Share") == 0;
 }
 
 static size_t gate_kv(json_t *obj, struct authz_kv *out, size_t cap)
@@ -103,6 +103,25 @@ void gate_decide(struct request *r, const char *action, const char *resource,
     /* No snapshot means no policy could be compiled: everything is denied. */
     struct authz_snapshot *snap = authz_slot_acquire(&authz_global_slot);
     authz_decide(snap, &q, d);
+    /* A share link holds no roles: it may do what its creator may still do
+     * (decided as user:CREATOR, without MFA), and a Deny that matches the
+     * link itself (link:ID, coffer:PrincipalType link) still wins. */
+    if (q.principal_type == AUTHZ_PRINCIPAL_LINK && d->reason != AUTHZ_REASON_EXPLICIT_DENY &&
+        d->reason != AUTHZ_REASON_CLEARANCE && r->who.owner[0] != '\0') {
+        const char *cgroups[GATE_MAX_GROUPS];
+        size_t ncg = 0;
+        json_array_foreach(r->who.owner_groups, i, g)
+        {
+            if (ncg < GATE_MAX_GROUPS && json_is_string(g))
+                cgroups[ncg++] = json_string_value(g);
+        }
+        struct authz_request creator = q;
+        creator.principal_type = AUTHZ_PRINCIPAL_USER;
+        creator.principal_name = r->who.owner;
+        creator.groups = cgroups;
+        creator.n_groups = ncg;
+        authz_decide(snap, &creator, d);
+    }
     /* An API token may do only what both it (service:NAME with its roles)
      * and its owner may: decide again as the owner and keep a denial. */
     if (r->who.token_id != 0 && d->effect == AUTHZ_ALLOW) {

@@ -54,5 +54,16 @@ const struct route api_routes[] = {
     {"GET", "/v1/audit/consistency/", 0, BODY_NONE, 1, NULL, NULL, api_audit_consistency, NULL},
     {"GET", "/v1/audit/verify", 1, BODY_NONE, 1, NULL, NULL, api_audit_verify, NULL},
     {"POST", "/v1/audit/verify", 1, BODY_JSON, 1, NULL, NULL, api_audit_verify, NULL},
+    {"GET", "/v1/keys", 1, BODY_NONE, 1, NULL, NULL, api_keys_status, NULL},
+    {"POST", "/v1/keys/rotate", 1, BODY_JSON, 1, NULL, NULL, api_keys_rotate, NULL},
+    {"PUT", "/v1/keys/rotation-period", 1, BODY_JSON, 1, NULL, NULL, api_keys_period, NULL},
+    {"GET", "/v1/shares", 1, BODY_NONE, 1, NULL, NULL, api_share_list, NULL},
+    {"POST", "/v1/shares", 1, BODY_JSON, 1, NULL, NULL, api_share_create, NULL},
+    {"DELETE", "/v1/shares/", 0, BODY_NONE, 1, NULL, NULL, api_share_revoke, NULL},
+    /* The link authenticates itself in the handler. */
+    {"GET", "/v1/shared/", 0, BODY_NONE, 0, NULL, NULL, api_shared_get, NULL},
+    {"GET", "/v1/promotions", 1, BODY_NONE, 1, NULL, NULL, api_promotion_list, NULL},
+    {"POST", "/v1/promotions", 1, BODY_JSON, 1, NULL, NULL, api_promote, NULL},
+    {"POST", "/v1/promotions/", 0, BODY_JSON, 1, NULL, NULL, api_promotion_decide, NULL},
     {NULL, NULL, 0, BODY_NONE, 0, NULL, NULL, NULL, NULL},
 };

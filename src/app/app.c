@@ -12,6 +12,7 @@
 #include "blob/blob.h"
 #include "crypt/stream.h"
 #include "keys/keyring.h"
+#include "keys/rotate.h"
 #include "meta/meta.h"
 #include "util/log.h"
 
@@ -150,11 +151,14 @@ enum err app_open(struct app *app)
         log_error("cannot open the audit log in %s", path);
         return e;
     }
-    return app_cleanup(app);
+    if ((e = app_cleanup(app)) != ERR_OK)
+        return e;
+    return rotate_open(app);
 }
 
 void app_close(struct app *app)
 {
+    rotate_close(app);
     audit_log_close(app->audit);
     app->audit = NULL;
     access_unload();

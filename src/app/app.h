@@ -16,6 +16,8 @@ struct blob_store;
 struct key_provider;
 struct audit_log;
 struct audit_syslog;
+struct keys_rotator;
+struct retention_job;
 struct env_config;
 
 struct app_config {
@@ -41,6 +43,8 @@ struct app {
     struct key_provider *keys;
     struct audit_log *audit;
     struct audit_syslog *audit_syslog; /* forwarding of audit events, NULL if off */
+    struct keys_rotator *rotator;      /* KEK rotation worker (keys/rotate.h), NULL if off */
+    struct retention_job *retention;   /* retention worker (app/retention.h), NULL if off */
     struct env_config *envs;           /* release environments (app/environments.h) */
 };
 

@@ -22,6 +22,7 @@ int cli_audit(int argc, char **argv);
 int cli_mfa(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_oidc(int argc, char **argv);
+int cli_keys(int argc, char **argv);
 
 static int cli_version(int argc, char **argv)
 {
@@ -52,6 +53,7 @@ const struct cli_command cli_commands[] = {
     {"mfa", cli_mfa, "enrol, confirm or disable TOTP multi-factor authentication"},
     {"token", cli_token, "create, list and revoke API tokens (service accounts)"},
     {"oidc", cli_oidc, "manage trusted OpenID Connect issuers"},
+    {"keys", cli_keys, "key status, rotation and automatic rotation"},
     {"version", cli_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -219,6 +219,37 @@ static const char *const meta_migrations[] = {
     " principal TEXT NOT NULL,"
     " approved_at INTEGER NOT NULL,"
     " PRIMARY KEY(request_id, approver));",
+    /* 6: anomaly findings, holds on principals (suspension, step-up), access reviews */
+    "CREATE TABLE monitor_findings ("
+    " id INTEGER PRIMARY KEY,"
+    " rule TEXT NOT NULL,"
+    " severity TEXT NOT NULL,"
+    " principal TEXT NOT NULL,"
+    " event_time INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " summary TEXT NOT NULL,"
+    " evidence TEXT NOT NULL DEFAULT '{}',"
+    " events TEXT NOT NULL DEFAULT '[]',"
+    " responses TEXT NOT NULL DEFAULT '[]',"
+    " acked_at INTEGER,"
+    " acked_by TEXT);"
+    "CREATE INDEX monitor_findings_open ON monitor_findings(acked_at);"
+    "CREATE TABLE monitor_holds ("
+    " principal TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " since INTEGER NOT NULL,"
+    " finding_id INTEGER,"
+    " reason TEXT NOT NULL,"
+    " PRIMARY KEY(principal, kind));"
+    "CREATE TABLE review_decisions ("
+    " id INTEGER PRIMARY KEY,"
+    " reviewer TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " principal TEXT NOT NULL,"
+    " scope TEXT NOT NULL,"
+    " decision TEXT NOT NULL,"
+    " note TEXT,"
+    " decided_at INTEGER NOT NULL);",
 };
 
 #define META_MIGRATION_COUNT (int)(sizeof(meta_migrations) / sizeof(meta_migrations[0]))
