@@ -1,7 +1,8 @@
 # Coffer top-level Makefile.
 #   make        build build/coffer
 #   make run    install deps, build, initialise ./coffer-data (once), start the server
-#   make test   install deps, build, run every test (also under ASan/UBSan)
+#   make test   install deps, build, static checks, every test under ASan/UBSan,
+#               a valgrind subset, and each fuzz target for FUZZ_TEST_SECONDS
 #   make fuzz   build libFuzzer targets and run each for FUZZ_SECONDS
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -9,6 +10,7 @@ FUZZ_BUILD ?= build-fuzz
 DATA       ?= coffer-data
 LISTEN     ?= 127.0.0.1:8443
 FUZZ_SECONDS ?= 30
+FUZZ_TEST_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
 
 .PHONY: all build deps run test test-fast fuzz format clean
@@ -29,17 +31,20 @@ run: deps build
 # The full suite: a normal build (the binary users run) plus a sanitizer
 # build in which every unit and end-to-end test runs.
 test: deps build
+	bash scripts/static-check.sh
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOFFER_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 2
+	bash scripts/valgrind-check.sh $(BUILD)
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j 2
 
 fuzz: deps
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCOFFER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	CC=clang CFLAGS=-Wno-unknown-warning-option cmake -S . -B $(FUZZ_BUILD) -DCOFFER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

@@ -101,4 +101,13 @@ enum err api_audit_proof(struct request *r);
 enum err api_audit_consistency(struct request *r);
 enum err api_audit_verify(struct request *r);
 
+/* monitor_api.c: metrics, anomaly findings, holds */
+enum err api_metrics(struct request *r);
+enum err api_alerts_list(struct request *r);
+enum err api_alert_ack(struct request *r);
+enum err api_holds_list(struct request *r);
+enum err api_hold_clear(struct request *r);
+enum err api_review(struct request *r);
+enum err api_review_certify(struct request *r);
+
 #endif

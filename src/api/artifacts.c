@@ -139,6 +139,8 @@ struct push_state {
     struct stream_writer *writer;
     EVP_MD_CTX *sha;
     uint64_t size;
+    int existed;       /* the artifact had a live version before this push */
+    int may_read;      /* the caller could read it before this push */
 };
 
 static enum err push_parse_query(struct request *r, struct push_state *ps)
@@ -222,6 +224,10 @@ enum err api_push_start(struct request *r)
     if (e == ERR_OK && exists && ps->has_kind && strcmp(cur.kind, ps->kind) != 0)
         e = http_fail(r, ERR_CONFLICT, "%s is a %s; a new version cannot change its kind",
                       ps->path.full, cur.kind);
+    /* Writing up is allowed (a writer need not read what is there), but
+     * whoever may not read the artifact learns nothing of it from the answer. */
+    ps->existed = exists;
+    ps->may_read = !exists || gate_allows(r, "artifact:Read", ps->path.full, &res);
     if (exists)
         meta_version_clear(&cur);
     if (e != ERR_OK)
@@ -325,8 +331,10 @@ enum err api_push_finish(struct request *r)
     if (api_record(r, &rec) != ERR_OK)
         return ERR_UNAVAILABLE;
     r->status = 201;
-    r->json = json_pack("{s:s, s:I, s:s, s:I}", "path", ps->path.full, "version",
-                        (json_int_t)version, "sha256", hex, "size", (json_int_t)ps->size);
+    r->json = json_pack("{s:s, s:s, s:I}", "path", ps->path.full, "sha256", hex, "size",
+                        (json_int_t)ps->size);
+    if (ps->may_read)
+        json_object_set_new(r->json, "version", json_integer((json_int_t)version));
     log_info("push %s %s@%llu %llu bytes by %s", r->request_id, ps->path.full,
              (unsigned long long)version, (unsigned long long)ps->size, r->who.name);
     return ERR_OK;

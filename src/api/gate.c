@@ -192,7 +192,13 @@ enum err gate_check(struct request *r, const char *action, const char *resource,
                          .statements = stmts,
                          .n_statements = n,
                          .status = allowed ? 0 : 403};
+    /* The effective sensitivity, for auditors and the anomaly detector. */
+    json_t *detail = NULL;
+    if (res != NULL && res->sensitivity >= 0 && authz_sensitivity_name(res->sensitivity) != NULL)
+        detail = json_pack("{s:s}", "sensitivity", authz_sensitivity_name(res->sensitivity));
+    rec.detail = detail;
     enum err e = api_record(r, &rec);
+    json_decref(detail);
     if (e != ERR_OK)
         return e;
     if (allowed)

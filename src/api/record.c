@@ -6,6 +6,7 @@
 #include "audit/audit.h"
 #include "audit/event.h"
 #include "audit/syslog.h"
+#include "monitor/monitor.h"
 #include "util/log.h"
 
 enum err api_record(struct request *r, const struct record *rec)
@@ -48,6 +49,8 @@ enum err api_record(struct request *r, const struct record *rec)
         e = audit_log_append(r->app->audit, json, len, &index);
     if (e == ERR_OK)
         audit_syslog_send(r->app->audit_syslog, index, json, len);
+    if (e == ERR_OK)
+        monitor_observe(r->app, &ev, index);
     free(json);
     if (e != ERR_OK) {
         log_error("audit: cannot record %s on %s for request %s; refusing the request",

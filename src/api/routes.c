@@ -65,5 +65,12 @@ const struct route api_routes[] = {
     {"GET", "/v1/promotions", 1, BODY_NONE, 1, NULL, NULL, api_promotion_list, NULL},
     {"POST", "/v1/promotions", 1, BODY_JSON, 1, NULL, NULL, api_promote, NULL},
     {"POST", "/v1/promotions/", 0, BODY_JSON, 1, NULL, NULL, api_promotion_decide, NULL},
+    {"GET", "/metrics", 1, BODY_NONE, 1, NULL, NULL, api_metrics, NULL},
+    {"GET", "/v1/alerts", 1, BODY_NONE, 1, NULL, NULL, api_alerts_list, NULL},
+    {"POST", "/v1/alerts/", 0, BODY_NONE, 1, NULL, NULL, api_alert_ack, NULL},
+    {"GET", "/v1/holds", 1, BODY_NONE, 1, NULL, NULL, api_holds_list, NULL},
+    {"DELETE", "/v1/holds/", 0, BODY_NONE, 1, NULL, NULL, api_hold_clear, NULL},
+    {"GET", "/v1/review", 1, BODY_NONE, 1, NULL, NULL, api_review, NULL},
+    {"POST", "/v1/review/certify", 1, BODY_JSON, 1, NULL, NULL, api_review_certify, NULL},
     {NULL, NULL, 0, BODY_NONE, 0, NULL, NULL, NULL, NULL},
 };

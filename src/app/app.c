@@ -14,6 +14,7 @@
 #include "keys/keyring.h"
 #include "keys/rotate.h"
 #include "meta/meta.h"
+#include "monitor/monitor.h"
 #include "util/log.h"
 
 void app_config_defaults(struct app_config *cfg, const char *data_dir)
@@ -153,12 +154,17 @@ enum err app_open(struct app *app)
     }
     if ((e = app_cleanup(app)) != ERR_OK)
         return e;
+    if ((e = monitor_open(app)) != ERR_OK) {
+        log_error("cannot start monitoring; check %s/monitor.json", app->cfg.data_dir);
+        return e;
+    }
     return rotate_open(app);
 }
 
 void app_close(struct app *app)
 {
     rotate_close(app);
+    monitor_close(app);
     audit_log_close(app->audit);
     app->audit = NULL;
     access_unload();

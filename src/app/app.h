@@ -19,6 +19,7 @@ struct audit_syslog;
 struct keys_rotator;
 struct retention_job;
 struct env_config;
+struct monitor;
 
 struct app_config {
     char data_dir[1024];
@@ -46,6 +47,7 @@ struct app {
     struct keys_rotator *rotator;      /* KEK rotation worker (keys/rotate.h), NULL if off */
     struct retention_job *retention;   /* retention worker (app/retention.h), NULL if off */
     struct env_config *envs;           /* release environments (app/environments.h) */
+    struct monitor *monitor;           /* anomaly detection and holds (monitor/monitor.h), NULL if off */
 };
 
 /* Fills cfg with defaults for data_dir. */

@@ -193,7 +193,8 @@ int cli_role(int argc, char **argv)
         "       coffer role bind ROLE PRINCIPAL [--scope PATTERN] | role unbind ROLE PRINCIPAL "
         "[--scope PATTERN]\n"
         "PRINCIPAL is user:NAME, group:NAME or service:NAME; a scope narrows every statement\n"
-        "of the role to resources matching PATTERN (e.g. 'fraud/*').\n";
+        "of the role to resources matching PATTERN (e.g. 'fraud/*'). unbind without --scope\n"
+        "removes every binding of ROLE to PRINCIPAL.\n";
     struct args_opt opts[] = {{"--policy", 1, 0, {0}, 0},
                               {"--attach", 1, 1, {0}, 0},
                               {"--scope", 1, 0, {0}, 0},

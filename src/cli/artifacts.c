@@ -108,10 +108,17 @@ int cli_push(int argc, char **argv)
     if (c.json_output)
         print_json(out);
     else
-        printf("%s@%lld sha256:%s %lld bytes\n", json_string_value(json_object_get(out, "path")),
-               (long long)json_integer_value(json_object_get(out, "version")),
-               json_string_value(json_object_get(out, "sha256")),
+    {
+        char ver[48];
+        json_t *v = json_object_get(out, "version");
+        if (v != NULL)
+            snprintf(ver, sizeof(ver), "%lld", (long long)json_integer_value(v));
+        else
+            snprintf(ver, sizeof(ver), "(version not visible to you)");
+        printf("%s@%s sha256:%s %lld bytes\n", json_string_value(json_object_get(out, "path")),
+               ver, json_string_value(json_object_get(out, "sha256")),
                (long long)json_integer_value(json_object_get(out, "size")));
+    }
     json_decref(out);
     return 0;
 }

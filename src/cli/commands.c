@@ -22,7 +22,16 @@ int cli_audit(int argc, char **argv);
 int cli_mfa(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_oidc(int argc, char **argv);
+int cli_alerts(int argc, char **argv);
+int cli_review(int argc, char **argv);
+int cli_doctor(int argc, char **argv);
+int cli_share(int argc, char **argv);
+int cli_promote(int argc, char **argv);
+int cli_requests(int argc, char **argv);
+int cli_approve(int argc, char **argv);
+int cli_reject(int argc, char **argv);
 int cli_keys(int argc, char **argv);
+int cli_fsck(int argc, char **argv);
 
 static int cli_version(int argc, char **argv)
 {
@@ -54,6 +63,15 @@ const struct cli_command cli_commands[] = {
     {"token", cli_token, "create, list and revoke API tokens (service accounts)"},
     {"oidc", cli_oidc, "manage trusted OpenID Connect issuers"},
     {"keys", cli_keys, "key status, rotation and automatic rotation"},
+    {"fsck", cli_fsck, "check (and safely repair) a stopped server's data directory"},
+    {"share", cli_share, "create, list and revoke share links"},
+    {"promote", cli_promote, "request the promotion of a version to another environment"},
+    {"requests", cli_requests, "list promotion requests"},
+    {"approve", cli_approve, "approve someone else's promotion request"},
+    {"reject", cli_reject, "reject a promotion request"},
+    {"alerts", cli_alerts, "list and acknowledge anomaly findings; clear suspensions"},
+    {"review", cli_review, "access review: effective access, unused grants; certify"},
+    {"doctor", cli_doctor, "check a data directory's security configuration"},
     {"version", cli_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -91,6 +91,7 @@ struct request {
     void *state;                     /* route-private */
     int64_t now_override;            /* policy explain: decide as of this time (0: now) */
     int64_t retry_after;             /* seconds for Retry-After on a 429 (0: 60) */
+    int64_t started_us;              /* CLOCK_MONOTONIC at arrival, microseconds (metrics) */
 };
 
 /* Starts the daemon for app; returns after the socket is listening. */

@@ -15,11 +15,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "authn/apitoken.h"
 #include "authn/oidc.h"
 #include "authn/session.h"
+#include "monitor/monitor.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -200,9 +202,15 @@ static void http_client_address(struct request *r)
 
 static enum err http_authenticate(struct request *r)
 {
-    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
-    if (auth == NULL)
+    const char *auth = NULL;
+    size_t auth_len = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, "Authorization",
+                                      strlen("Authorization"), &auth, &auth_len) != MHD_YES ||
+        auth == NULL)
         return http_fail(r, ERR_UNAUTHENTICATED, NULL);
+    /* A NUL inside the header would cut the credential short unseen. */
+    if (strlen(auth) != auth_len)
+        return http_fail(r, ERR_INVALID, "the Authorization header contains a NUL byte");
     if (strncasecmp(auth, "Bearer ", 7) != 0)
         return http_fail(r, ERR_UNAUTHENTICATED,
                          "unsupported authorization scheme; use 'Authorization: Bearer TOKEN'");
@@ -254,6 +262,10 @@ static enum err http_validate(struct request *r, const char *url, const char *me
         e = http_authenticate(r);
         if (e != ERR_OK)
             return e;
+        /* Suspension and forced step-up after an anomaly (monitor/monitor.h). */
+        e = monitor_check_principal(r);
+        if (e != ERR_OK)
+            return e;
     }
     return ERR_OK;
 }
@@ -266,6 +278,9 @@ static struct request *http_request_new(struct app *app, struct MHD_Connection *
     r->app = app;
     r->conn = conn;
     r->secure_transport = !app->cfg.behind_proxy;
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    r->started_us = (int64_t)started.tv_sec * 1000000 + started.tv_nsec / 1000;
     uint8_t id[16];
     if (secure_random(id, sizeof(id)) != 0) {
         free(r);
@@ -384,6 +399,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->route != NULL)
         log_info("request %s %s %s ended early (code %d)", r->request_id, r->method, r->path,
                  (int)toe);
+    monitor_request_done(r);
     if (r->route != NULL && r->route->cleanup != NULL)
         r->route->cleanup(r);
     if (r->response != NULL)

@@ -17,8 +17,14 @@ struct mparam {
     int is_text;
 };
 
-#define MT(x) {(x), 0, 1}
-#define MI(x) {NULL, (x), 0}
+#define MT(x)                                                                                      \
+    {                                                                                              \
+        (x), 0, 1                                                                                  \
+    }
+#define MI(x)                                                                                      \
+    {                                                                                              \
+        NULL, (x), 0                                                                               \
+    }
 
 /* Converts the current row into an object keyed by column names; JSON
  * columns (evidence, events, responses) are parsed. */
@@ -104,9 +110,9 @@ enum err meta_finding_add(struct meta *m, const struct meta_finding *f, int64_t 
     char *resp = monitor_dump(f->responses, "[]");
     enum err e = ERR_INTERNAL;
     if (ev != NULL && ids != NULL && resp != NULL) {
-        struct mparam p[] = {MT(f->rule),      MT(f->severity),  MT(f->principal),
-                             MI(f->event_time), MI(meta_now()),   MT(f->summary),
-                             MT(ev),            MT(ids),          MT(resp)};
+        struct mparam p[] = {MT(f->rule),    MT(f->severity), MT(f->principal), MI(f->event_time),
+                             MI(meta_now()), MT(f->summary),  MT(ev),           MT(ids),
+                             MT(resp)};
         e = monitor_run(m,
                         "INSERT INTO monitor_findings(rule, severity, principal, event_time, "
                         "created_at, summary, evidence, events, responses) "
@@ -209,8 +215,8 @@ enum err meta_review_decision_add(struct meta *m, const char *reviewer, const ch
                                   const char *principal, const char *scope, const char *decision,
                                   const char *note)
 {
-    struct mparam p[] = {MT(reviewer), MT(role),  MT(principal),
-                         MT(scope),    MT(decision), MT(note), MI(meta_now())};
+    struct mparam p[] = {MT(reviewer), MT(role), MT(principal), MT(scope),
+                         MT(decision), MT(note), MI(meta_now())};
     return monitor_run(m,
                        "INSERT INTO review_decisions(reviewer, role, principal, scope, decision, "
                        "note, decided_at) VALUES(?,?,?,?,?,?,?)",

@@ -132,7 +132,10 @@ struct anomaly_field {
     double min, max;
 };
 
-#define AF(n, t, lo, hi) {#n, t, offsetof(struct anomaly_config, n), lo, hi}
+#define AF(n, t, lo, hi)                                                                           \
+    {                                                                                              \
+#n, t, offsetof(struct anomaly_config, n), lo, hi                                          \
+    }
 
 static const struct anomaly_field anomaly_fields[] = {
     AF(window, F_I64, 60, 30 * 86400),
@@ -176,8 +179,8 @@ enum err anomaly_config_from_json(json_t *obj, struct anomaly_config *cfg, char 
             snprintf(why, why_cap, "unknown detector setting \"%s\"", key);
             return ERR_INVALID;
         }
-        if (!json_is_number(v) || json_number_value(v) < f->min ||
-            json_number_value(v) > f->max || (f->type != F_DBL && !json_is_integer(v))) {
+        if (!json_is_number(v) || json_number_value(v) < f->min || json_number_value(v) > f->max ||
+            (f->type != F_DBL && !json_is_integer(v))) {
             snprintf(why, why_cap, "detector setting \"%s\" must be a number in [%g, %g]", key,
                      f->min, f->max);
             return ERR_INVALID;
@@ -407,11 +410,11 @@ static void anomaly_check_bulk(struct anomaly_detector *d, struct pstate *p,
              "%s downloaded %lld bytes from %zu artifacts in one window (baseline %.0f bytes, "
              "%.1f artifacts)",
              p->name, (long long)p->win_bytes, p->n_arts, p->base_bytes, p->base_arts);
-    f.evidence = json_pack("{s:I, s:i, s:f, s:f, s:i, s:I, s:s}", "bytes",
-                           (json_int_t)p->win_bytes, "artifacts", (int)p->n_arts,
-                           "baseline_bytes", p->base_bytes, "baseline_artifacts", p->base_arts,
-                           "history_windows", p->hist_windows, "window_seconds",
-                           (json_int_t)c->window, "trigger", by_bytes ? "bytes" : "artifacts");
+    f.evidence = json_pack("{s:I, s:i, s:f, s:f, s:i, s:I, s:s}", "bytes", (json_int_t)p->win_bytes,
+                           "artifacts", (int)p->n_arts, "baseline_bytes", p->base_bytes,
+                           "baseline_artifacts", p->base_arts, "history_windows", p->hist_windows,
+                           "window_seconds", (json_int_t)c->window, "trigger",
+                           by_bytes ? "bytes" : "artifacts");
     memcpy(f.events, p->dl_idx, p->n_dl * sizeof(uint64_t));
     f.n_events = p->n_dl;
     anomaly_emit(d, &f);
@@ -442,11 +445,11 @@ static void anomaly_check_projects(struct anomaly_detector *d, struct pstate *p,
     p->proj_fired = 1;
     struct anomaly_finding f;
     anomaly_finding_init(&f, ANOMALY_PROJECT_SWEEP, ANOMALY_MEDIUM, p, ev);
-    snprintf(f.summary, sizeof(f.summary),
-             "%s accessed %d projects in one window (baseline %.1f)", p->name, n, p->base_projs);
-    f.evidence = json_pack("{s:i, s:f, s:i, s:I}", "projects", n, "baseline_projects",
-                           p->base_projs, "history_windows", p->hist_windows, "window_seconds",
-                           (json_int_t)c->window);
+    snprintf(f.summary, sizeof(f.summary), "%s accessed %d projects in one window (baseline %.1f)",
+             p->name, n, p->base_projs);
+    f.evidence =
+        json_pack("{s:i, s:f, s:i, s:I}", "projects", n, "baseline_projects", p->base_projs,
+                  "history_windows", p->hist_windows, "window_seconds", (json_int_t)c->window);
     memcpy(f.events, p->proj_idx, p->n_proj_idx * sizeof(uint64_t));
     f.n_events = p->n_proj_idx;
     anomaly_emit(d, &f);
@@ -471,8 +474,8 @@ static void anomaly_check_hours(struct anomaly_detector *d, struct pstate *p,
                      "%s accessed %s content at %02d:%02d, an hour with %.1f%% of its activity",
                      p->name, ev->sensitivity >= 3 ? "restricted" : "confidential", hour,
                      (int)(sod % 3600 / 60), share * 100);
-            f.evidence = json_pack("{s:i, s:f, s:f, s:s?, s:s?, s:i}", "hour", hour, "share",
-                                   share, "history_events", p->hours_total, "action", ev->action,
+            f.evidence = json_pack("{s:i, s:f, s:f, s:s?, s:s?, s:i}", "hour", hour, "share", share,
+                                   "history_events", p->hours_total, "action", ev->action,
                                    "resource", ev->resource, "sensitivity", ev->sensitivity);
             f.events[0] = ev->index;
             f.n_events = 1;
@@ -498,11 +501,11 @@ static void anomaly_check_network(struct anomaly_detector *d, struct pstate *p,
         ev->time - p->first_seen >= c->network_min_age) {
         struct anomaly_finding f;
         anomaly_finding_init(&f, ANOMALY_NEW_NETWORK, ANOMALY_MEDIUM, p, ev);
-        snprintf(f.summary, sizeof(f.summary), "%s used the network %s for the first time",
-                 p->name, net_text);
-        f.evidence = json_pack("{s:s, s:s?, s:i, s:I}", "network", net_text, "source_ip",
-                               ev->source_ip, "known_networks", (int)p->n_nets, "history_events",
-                               (json_int_t)p->events);
+        snprintf(f.summary, sizeof(f.summary), "%s used the network %s for the first time", p->name,
+                 net_text);
+        f.evidence =
+            json_pack("{s:s, s:s?, s:i, s:I}", "network", net_text, "source_ip", ev->source_ip,
+                      "known_networks", (int)p->n_nets, "history_events", (json_int_t)p->events);
         f.events[0] = ev->index;
         f.n_events = 1;
         anomaly_emit(d, &f);
@@ -569,8 +572,8 @@ static void anomaly_check_denies(struct anomaly_detector *d, struct pstate *p,
     p->deny_fired_until = ev->time + c->deny_window;
     struct anomaly_finding f;
     anomaly_finding_init(&f, ANOMALY_DENY_BURST, ANOMALY_MEDIUM, p, ev);
-    snprintf(f.summary, sizeof(f.summary), "%s was denied %d times within %lld seconds",
-             p->name, c->deny_count, (long long)(ev->time - oldest));
+    snprintf(f.summary, sizeof(f.summary), "%s was denied %d times within %lld seconds", p->name,
+             c->deny_count, (long long)(ev->time - oldest));
     f.evidence = json_pack("{s:i, s:I, s:s?, s:s?}", "denied", c->deny_count, "seconds",
                            (json_int_t)(ev->time - oldest), "last_action", ev->action,
                            "last_resource", ev->resource);

@@ -52,44 +52,44 @@ struct anomaly_event {
     const char *principal;   /* "user:alice"; events without one are ignored */
     const char *auth_method; /* "token" marks an API token */
     const char *source_ip;
-    const char *action;      /* "artifact:Download", ... */
-    const char *resource;    /* "fraud/prod/model@3" */
+    const char *action;   /* "artifact:Download", ... */
+    const char *resource; /* "fraud/prod/model@3" */
     int allow;
     int status;
     int64_t bytes;
-    int sensitivity;         /* 0..3, -1 when the event does not say */
+    int sensitivity; /* 0..3, -1 when the event does not say */
 };
 
 /* Thresholds; anomaly_config_defaults gives the documented defaults. */
 struct anomaly_config {
-    int64_t window;            /* seconds of one rate window (bulk, projects): 86400 */
-    double alpha;              /* weight of the newest window in the baselines: 0.3 */
-    int min_history_windows;   /* windows with activity before baselines are trusted: 3 */
-    double bulk_factor;        /* fire above factor x baseline: 10 */
-    int64_t bulk_min_bytes;    /* and above this many bytes: 100 MiB */
-    int bulk_min_artifacts;    /* or distinct artifacts above factor x baseline and this: 20 */
-    int64_t bulk_abs_bytes;    /* fire regardless of history above: 10 GiB */
-    int network_min_events;    /* events before new networks are noticed: 20 */
-    int64_t network_min_age;   /* seconds since first seen, likewise: 7 days */
-    double off_hours_share;    /* hour share of activity under which it is unusual: 0.02 */
-    int off_hours_min_events;  /* events of history before the rule applies: 50 */
-    int64_t tz_offset;         /* seconds east of UTC for hours of the day: 0 */
-    int deny_count;            /* denied requests ... : 10 */
-    int64_t deny_window;       /* ... within this many seconds: 300 */
-    int token_networks;        /* networks for one token ... : 3 */
-    int64_t token_window;      /* ... within this many seconds: 3600 */
-    double projects_factor;    /* distinct projects above factor x baseline: 3 */
-    int projects_min;          /* and at least: 5 */
-    size_t max_principals;     /* principals tracked; later ones ignored: 100000 */
+    int64_t window;           /* seconds of one rate window (bulk, projects): 86400 */
+    double alpha;             /* weight of the newest window in the baselines: 0.3 */
+    int min_history_windows;  /* windows with activity before baselines are trusted: 3 */
+    double bulk_factor;       /* fire above factor x baseline: 10 */
+    int64_t bulk_min_bytes;   /* and above this many bytes: 100 MiB */
+    int bulk_min_artifacts;   /* or distinct artifacts above factor x baseline and this: 20 */
+    int64_t bulk_abs_bytes;   /* fire regardless of history above: 10 GiB */
+    int network_min_events;   /* events before new networks are noticed: 20 */
+    int64_t network_min_age;  /* seconds since first seen, likewise: 7 days */
+    double off_hours_share;   /* hour share of activity under which it is unusual: 0.02 */
+    int off_hours_min_events; /* events of history before the rule applies: 50 */
+    int64_t tz_offset;        /* seconds east of UTC for hours of the day: 0 */
+    int deny_count;           /* denied requests ... : 10 */
+    int64_t deny_window;      /* ... within this many seconds: 300 */
+    int token_networks;       /* networks for one token ... : 3 */
+    int64_t token_window;     /* ... within this many seconds: 3600 */
+    double projects_factor;   /* distinct projects above factor x baseline: 3 */
+    int projects_min;         /* and at least: 5 */
+    size_t max_principals;    /* principals tracked; later ones ignored: 100000 */
 };
 
 struct anomaly_finding {
     enum anomaly_rule rule;
     enum anomaly_severity severity;
     char principal[ANOMALY_PRINCIPAL_MAX];
-    int64_t time;              /* time of the event that triggered it */
-    char summary[256];         /* one line for people */
-    json_t *evidence;          /* object, owned by the detector: incref to keep */
+    int64_t time;      /* time of the event that triggered it */
+    char summary[256]; /* one line for people */
+    json_t *evidence;  /* object, owned by the detector: incref to keep */
     uint64_t events[ANOMALY_MAX_EVENT_IDS];
     size_t n_events;
 };

@@ -15,6 +15,11 @@
 }
 e2e_init policy_matrix
 
+if ! command -v oathtool >/dev/null 2>&1; then
+    fail "oathtool is installed (Debian package oathtool)"
+    e2e_finish
+fi
+
 ADMIN_PW='Adm1n-Matrix-Password-long!'
 DATA="$E2E_ROOT/data"
 FILES=$(e2e_tmpdir files)
@@ -186,7 +191,7 @@ expect_exit 5 as admin coffer role bind viewer user:nobody
 expect_exit 5 as admin coffer role bind no-such-role user:carol
 
 # ==========================================================================
-log "setup: artifacts (the prod guardrail is relaxed for the admin meanwhile)"
+log "setup: artifacts (prod ones from a second admin session with MFA)"
 printf 'scorer v1\n' >"$FILES/scorer1"
 printf 'scorer v2\n' >"$FILES/scorer2"
 printf 'x version one\n' >"$FILES/x1"
@@ -194,29 +199,22 @@ printf 'x version two\n' >"$FILES/x2"
 printf 'payload\n' >"$FILES/payload"
 head -c 4096 /dev/urandom >"$FILES/blob"
 
-GUARD_SRC="$COFFER_SRC/policies/builtin/global-prod-changes-need-mfa.json"
-cat >"$POL/relaxed-prod.json" <<'EOF'
-{
-  "Version": "2012-10-17",
-  "Statement": [
-    {
-      "Sid": "DenyProdWritesAndPromotionsWithoutMfa",
-      "Effect": "Deny",
-      "Principal": "*",
-      "Action": ["artifact:Write", "artifact:Promote", "artifact:Approve"],
-      "Resource": "*/prod/*",
-      "Condition": {
-        "BoolIfExists": {"coffer:MultiFactorAuthPresent": "false"},
-        "StringNotEquals": {"coffer:username": "admin"}
-      }
-    }
-  ]
-}
-EOF
 expect_exit 4 as admin coffer push "$FILES/blob" fraud/prod/scorer --kind model
-assert_contains "$(cat "$LAST_ERR")" "DenyProdWritesAndPromotionsWithoutMfa" \
-    "without MFA even the admin cannot write into prod (guardrail named)"
-expect_ok as admin coffer policy put prod-changes-need-mfa "$POL/relaxed-prod.json" --global
+assert_contains "$(tr '[:upper:]' '[:lower:]' <"$LAST_ERR")" "mfa" \
+    "without MFA even the admin cannot write into prod (the error says why)"
+# The session in config "admin" predates the enrolment, so it stays without
+# MFA; the one in "admin-mfa" confirms the enrolment and carries MFA.
+use_config admin-mfa
+expect_ok login_cli admin "$ADMIN_PW"
+use_config admin
+expect_ok as admin-mfa coffer mfa enroll --json
+MFA_SECRET=$(json_field secret "$LAST_OUT")
+assert_ne "$MFA_SECRET" "" "mfa enroll gives a secret"
+expect_ok as admin-mfa coffer mfa confirm "$(oathtool --totp -b "$MFA_SECRET")"
+expect_ok as admin-mfa coffer whoami --json
+assert_eq "$(json_field mfa "$LAST_OUT")" true "the admin-mfa session has MFA"
+expect_ok as admin coffer whoami --json
+assert_eq "$(json_field mfa "$LAST_OUT")" false "the older admin session has no MFA"
 
 push_admin() { expect_ok as admin coffer push "$@"; }
 push_admin "$FILES/scorer1" fraud/dev/scorer --kind model --sensitivity internal
@@ -226,16 +224,11 @@ push_admin "$FILES/blob" fraud/dev/eval --kind metrics --sensitivity public
 push_admin "$FILES/x1" fraud/dev/x --kind model --sensitivity public
 push_admin "$FILES/x2" fraud/dev/x
 push_admin "$FILES/blob" fraud/staging/scorer --kind model --sensitivity internal
-push_admin "$FILES/blob" fraud/prod/scorer --kind model --sensitivity confidential
-push_admin "$FILES/blob" fraud/prod/train --kind dataset --sensitivity restricted
 push_admin "$FILES/blob" churn/dev/model --kind model --sensitivity public
 push_admin "$FILES/blob" churn/dev/data --kind dataset --sensitivity internal --tag pii=true
-push_admin "$FILES/blob" churn/prod/model --kind model --sensitivity internal
-
-expect_ok as admin coffer policy put prod-changes-need-mfa "$GUARD_SRC" --global
-expect_exit 4 as admin coffer push "$FILES/blob" churn/prod/model
-assert_contains "$(cat "$LAST_ERR")" "DenyProdWritesAndPromotionsWithoutMfa" \
-    "the restored guardrail denies prod writes again"
+expect_ok as admin-mfa coffer push "$FILES/blob" fraud/prod/scorer --kind model --sensitivity confidential
+expect_ok as admin-mfa coffer push "$FILES/blob" fraud/prod/train --kind dataset --sensitivity restricted
+expect_ok as admin-mfa coffer push "$FILES/blob" churn/prod/model --kind model --sensitivity internal
 
 # ==========================================================================
 log "logins (once per user)"
@@ -252,7 +245,8 @@ log "existence hiding: a forbidden artifact answers exactly like a missing one"
 # Each user below may not read churn/staging/secret (confidential model), for
 # a different reason: frank has no binding, alice is scoped to fraud/*, erin's
 # role covers prod only, bob, dave and grace lack the clearance (grace's role
-# would allow it). The answers before and after it exists must be identical.
+# would allow it), heidi has no team attribute for her role's variable. The
+# answers before and after it exists must be identical, byte for byte.
 SECRET=churn/staging/secret
 HIDERS="frank alice erin bob dave grace heidi"
 hide_ops() {
@@ -568,14 +562,17 @@ assert_eq "$(ls_set bob fraud/dev/new)" "fraud/dev/new" \
     "alice's new artifact (default sensitivity internal) is listed for bob"
 
 # ==========================================================================
-log "MFA guardrails: denied without MFA (not implemented yet), allowed with it"
+log "MFA guardrails: denied without MFA, allowed with it"
 expect_exit 4 as admin coffer pull fraud/prod/train -o "$FILES/admin.out"
 assert_contains "$(cat "$LAST_ERR")" "DenyRestrictedDownloadsWithoutMfa" \
-    "the admin cannot download restricted content without MFA"
+    "the admin cannot download restricted content without MFA (guardrail named)"
+assert_no_file "$FILES/admin.out" "no file from the refused restricted download"
+expect_ok as admin-mfa coffer pull fraud/prod/train -o "$FILES/admin.out"
+assert_same_file "$FILES/admin.out" "$FILES/blob" "with MFA the admin downloads restricted content"
 line=$(explain admin artifact:Download fraud/prod/train)
 assert_contains "$line" "restricted-downloads-need-mfa" "explain names the restricted guardrail"
 assert_eq "$(explain_effect admin artifact:Download fraud/prod/train --mfa)" allow \
-    "with MFA the admin may download restricted content"
+    "explain --mfa: the admin may download restricted content"
 assert_eq "$(explain_effect carol artifact:Download fraud/prod/train --mfa)" deny \
     "MFA grants nothing by itself (carol is a viewer)"
 assert_eq "$(explain_effect admin artifact:Write fraud/prod/scorer)" deny \
@@ -583,14 +580,18 @@ assert_eq "$(explain_effect admin artifact:Write fraud/prod/scorer)" deny \
 line=$(explain admin artifact:Write fraud/prod/scorer)
 assert_contains "$line" "DenyProdWritesAndPromotionsWithoutMfa" "explain names the prod guardrail"
 assert_eq "$(explain_effect admin artifact:Write fraud/prod/scorer --mfa)" allow \
-    "with MFA the admin may write into prod"
+    "explain --mfa: the admin may write into prod"
+assert_eq "$(explain_effect erin artifact:Write fraud/prod/scorer --mfa)" deny \
+    "MFA does not give the deployer a write grant"
 assert_eq "$(explain_effect admin artifact:Write fraud/staging/scorer)" allow \
     "staging writes need no MFA"
 assert_eq "$(explain_effect erin artifact:Download fraud/prod/scorer)" allow \
     "erin (deployer) downloads prod models without MFA (not restricted)"
-expect_exit 4 as admin coffer push "$FILES/payload" fraud/prod/newmodel --kind model
+expect_exit 4 as admin coffer push "$FILES/payload" fraud/prod/scorer
+expect_ok as admin-mfa coffer push "$FILES/payload" fraud/prod/scorer
 expect_ok as admin coffer pull fraud/prod/scorer -o "$FILES/admin2.out"
-assert_same_file "$FILES/admin2.out" "$FILES/blob" "a confidential prod download works without MFA"
+assert_same_file "$FILES/admin2.out" "$FILES/payload" \
+    "a confidential prod download needs no MFA (it gets the version pushed with MFA)"
 
 # ==========================================================================
 log "per-version grant: fraud/dev/x@1 only"

@@ -27,16 +27,18 @@ TOKEN=$(json_field token "$XDG_CONFIG_HOME/coffer/credentials.json")
 # ---------------------------------------------------------------- 1,000 versions
 log "pushing $N versions over one connection"
 CFG="$E2E_ROOT/push.curl"
-: >"$CFG"
+# One curl process, one connection: "next" starts a new transfer and resets
+# its options, so each block carries them all.
 for i in $(seq 1 $N); do
     head -c $((100 + (i * 37) % 4000)) /dev/urandom >"$FILES/f$i"
-    printf 'url = "%s/v1/objects/rot/dev/a%d/file"\nupload-file = "%s"\noutput = "/dev/null"\n' \
-        "$SERVER_URL" $((i % 10)) "$FILES/f$i" >>"$CFG"
-    [ "$i" -lt "$N" ] && printf 'next\n' >>"$CFG"
-done
-# Every block needs its own headers after "next".
-sed -i "s|^url = |header = \"Authorization: Bearer $TOKEN\"\nheader = \"Content-Type: application/octet-stream\"\nrequest = \"PUT\"\nurl = |" "$CFG"
-codes=$(curl -s --cacert "$DATA/tls/ca.pem" -K "$CFG" -w '%{http_code}\n' | sort | uniq -c | tr -s ' ')
+    [ "$i" -gt 1 ] && printf 'next\n'
+    printf 'cacert = "%s"\nheader = "Authorization: Bearer %s"\n' "$DATA/tls/ca.pem" "$TOKEN"
+    printf 'header = "Content-Type: application/octet-stream"\nrequest = "PUT"\n'
+    printf 'write-out = "%%{http_code}\\n"\noutput = "/dev/null"\n'
+    printf 'url = "%s/v1/objects/rot/dev/a%d/file"\nupload-file = "%s"\n' \
+        "$SERVER_URL" $((i % 10)) "$FILES/f$i"
+done >"$CFG"
+codes=$(curl -s -K "$CFG" | sort | uniq -c | tr -s ' ')
 assert_eq "$codes" " $N 201" "$N pushes answered 201"
 assert_eq "$(db 'SELECT count(*) FROM versions')" "$N" "$N versions recorded"
 assert_eq "$(kek_count kek-1)" "$N" "every DEK is wrapped by kek-1"
@@ -84,6 +86,7 @@ assert_eq "$(db 'SELECT count(*) FROM key_rotations WHERE finished_at IS NULL')"
 
 log "restart: the rotation resumes"
 server_start "$DATA" || { fail "server restarts"; e2e_finish; }
+expect_ok login_cli admin "$ADMIN_PW"
 for _ in $(seq 1 300); do
     [ "$(db 'SELECT count(*) FROM key_rotations WHERE finished_at IS NULL')" = 0 ] && break
     sleep 0.1
@@ -97,8 +100,11 @@ assert_file_mode "$DATA/keys/keyring.json" 600
 assert_eq "$(blob_files "$DATA" | xargs sha256sum)" "$blob_sums_before" \
     "content files are unchanged (no re-encryption)"
 check "the finished rotation is in the audit log" grep -rq "key rotation finished" "$DATA/audit"
+expect_ok coffer keys status
+check_not "keys status no longer lists kek-1" grep -q '^kek-1 ' "$LAST_OUT"
+check "keys status lists kek-2 as current" grep -qE '^kek-2 +current +[0-9]+s +1000 ' "$LAST_OUT"
 expect_ok coffer keys status --json
-assert_not_contains "$(cat "$LAST_OUT")" "kek-1" "keys status no longer lists kek-1"
+assert_contains "$(tr -d ' \n' <"$LAST_OUT")" '"destroyed":["kek-1"]' "the history names the destroyed KEK"
 
 log "every version downloads byte-for-byte"
 DCFG="$E2E_ROOT/pull.curl"
@@ -107,11 +113,11 @@ for i in $(seq 1 $N); do
     a=$((i % 10))
     v=$(((i - 1) / 10 + 1))
     [ "$a" = 0 ] && v=$((i / 10))
-    printf 'header = "Authorization: Bearer %s"\nurl = "%s/v1/objects/rot/dev/a%d/file@%d"\noutput = "%s/f%d"\n' \
-        "$TOKEN" "$SERVER_URL" "$a" "$v" "$OUT" "$i" >>"$DCFG"
+    printf 'write-out = "%%{http_code}\\n"\ncacert = "%s"\nheader = "Authorization: Bearer %s"\nurl = "%s/v1/objects/rot/dev/a%d/file@%d"\noutput = "%s/f%d"\n' \
+        "$DATA/tls/ca.pem" "$TOKEN" "$SERVER_URL" "$a" "$v" "$OUT" "$i" >>"$DCFG"
     [ "$i" -lt "$N" ] && printf 'next\n' >>"$DCFG"
 done
-codes=$(curl -s --cacert "$DATA/tls/ca.pem" -K "$DCFG" -w '%{http_code}\n' | sort | uniq -c | tr -s ' ')
+codes=$(curl -s -K "$DCFG" | sort | uniq -c | tr -s ' ')
 assert_eq "$codes" " $N 200" "$N downloads answered 200"
 bad=0
 for i in $(seq 1 $N); do

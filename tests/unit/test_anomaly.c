@@ -53,8 +53,8 @@ static uint32_t rng(void)
 }
 
 static uint64_t feed(struct anomaly_detector *d, int64_t t, const char *who, const char *method,
-                     const char *ip, const char *action, const char *res, int allow,
-                     int64_t bytes, int sens)
+                     const char *ip, const char *action, const char *res, int allow, int64_t bytes,
+                     int sens)
 {
     struct anomaly_event ev = {.index = next_index++,
                                .time = t,
@@ -154,8 +154,7 @@ static size_t count_rule(const struct found *fd, enum anomaly_rule r, size_t fro
 }
 
 /* The findings from index `from` on are exactly one, of rule r for who. */
-static size_t expect_only(const struct found *fd, size_t from, enum anomaly_rule r,
-                          const char *who)
+static size_t expect_only(const struct found *fd, size_t from, enum anomaly_rule r, const char *who)
 {
     for (size_t i = from; i < fd->n; i++) {
         if (fd->rule[i] != r)
@@ -256,8 +255,8 @@ static void test_off_hours_confidential(void **state)
     /* Internal content at night is not flagged. */
     download(d, night, "user:carol", "10.1.0.31", "fraud/prod/model-2@1", 1 << 20, 1);
     assert_int_equal(fd.n, 0);
-    uint64_t idx = download(d, night + 60, "user:carol", "10.1.0.31", "fraud/prod/secret@1",
-                            1 << 20, 3);
+    uint64_t idx =
+        download(d, night + 60, "user:carol", "10.1.0.31", "fraud/prod/secret@1", 1 << 20, 3);
     size_t k = expect_only(&fd, 0, ANOMALY_OFF_HOURS, "user:carol");
     assert_int_equal(fd.sev[k], ANOMALY_HIGH);
     assert_int_equal(fd.first_event[k], idx);
@@ -327,13 +326,13 @@ static void test_project_sweep(void **state)
     struct found fd;
     struct anomaly_detector *d = history(&fd);
     int64_t t = T0 + 28 * DAY + 13 * 3600;
-    static const char *const projects[] = {"fraud", "churn", "ads", "pricing", "hr",
-                                           "legal", "finance", "risk"};
+    static const char *const projects[] = {"fraud", "churn", "ads",     "pricing",
+                                           "hr",    "legal", "finance", "risk"};
     char res[64];
     for (size_t i = 0; i < 8; i++) {
         snprintf(res, sizeof(res), "%s/prod/model@1", projects[i]);
-        feed(d, t + (int64_t)i * 20, "user:carol", "password", "10.1.0.31", "artifact:Read", res,
-             1, 0, 1);
+        feed(d, t + (int64_t)i * 20, "user:carol", "password", "10.1.0.31", "artifact:Read", res, 1,
+             0, 1);
     }
     size_t k = expect_only(&fd, 0, ANOMALY_PROJECT_SWEEP, "user:carol");
     assert_int_equal(fd.n_events[k], 5);
@@ -357,12 +356,13 @@ static void test_muted_replay_reports_nothing(void **state)
 static void test_event_from_json(void **state)
 {
     (void)state;
-    const char *j = "{\"v\":1,\"time\":\"2024-05-01T12:00:00.123Z\",\"request_id\":\"r\","
-                    "\"principal\":\"user:alice\",\"auth_method\":\"password\",\"mfa\":false,"
-                    "\"source_ip\":\"10.0.0.1\",\"user_agent\":null,\"action\":\"artifact:Download\","
-                    "\"resource\":\"a/prod/m@1\",\"decision\":\"allow\",\"reason\":null,"
-                    "\"statements\":[],\"status\":200,\"bytes\":42,"
-                    "\"detail\":{\"sensitivity\":\"restricted\"}}";
+    const char *j =
+        "{\"v\":1,\"time\":\"2024-05-01T12:00:00.123Z\",\"request_id\":\"r\","
+        "\"principal\":\"user:alice\",\"auth_method\":\"password\",\"mfa\":false,"
+        "\"source_ip\":\"10.0.0.1\",\"user_agent\":null,\"action\":\"artifact:Download\","
+        "\"resource\":\"a/prod/m@1\",\"decision\":\"allow\",\"reason\":null,"
+        "\"statements\":[],\"status\":200,\"bytes\":42,"
+        "\"detail\":{\"sensitivity\":\"restricted\"}}";
     struct anomaly_event ev;
     json_t *holder;
     assert_int_equal(anomaly_event_from_json(j, strlen(j), 7, &ev, &holder), ERR_OK);
@@ -388,8 +388,7 @@ static void test_config_from_json(void **state)
     struct anomaly_config cfg;
     anomaly_config_defaults(&cfg);
     char why[128];
-    json_t *o = json_pack("{s:i, s:f, s:i}", "deny_count", 5, "bulk_factor", 4.5, "window",
-                          3600);
+    json_t *o = json_pack("{s:i, s:f, s:i}", "deny_count", 5, "bulk_factor", 4.5, "window", 3600);
     assert_int_equal(anomaly_config_from_json(o, &cfg, why, sizeof(why)), ERR_OK);
     assert_int_equal(cfg.deny_count, 5);
     assert_true(cfg.bulk_factor > 4.4 && cfg.bulk_factor < 4.6);

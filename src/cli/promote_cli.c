@@ -1,0 +1,197 @@
+/*
+ * coffer promote, requests, approve, reject: promotion of versions between
+ * environments under the two-person rule.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+
+static void promote_cli_print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (s != NULL) {
+        printf("%s\n", s);
+        free(s);
+    }
+}
+
+static void promote_cli_time(json_t *t, char *out, size_t cap)
+{
+    if (!json_is_integer(t)) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    time_t tt = (time_t)json_integer_value(t);
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One human line about a request's state after an operation. */
+static void promote_cli_summary(json_t *o)
+{
+    long long id = (long long)json_integer_value(json_object_get(o, "id"));
+    const char *state = json_string_value(json_object_get(o, "state"));
+    const char *target = json_string_value(json_object_get(o, "target"));
+    if (state != NULL && strcmp(state, "completed") == 0) {
+        printf("Promoted %s@%lld to %s@%lld (request %lld, sha256 %s)\n",
+               json_string_value(json_object_get(o, "source")),
+               (long long)json_integer_value(json_object_get(o, "source_version")), target,
+               (long long)json_integer_value(json_object_get(o, "target_version")), id,
+               json_string_value(json_object_get(o, "sha256")));
+    } else if (state != NULL && strcmp(state, "pending") == 0) {
+        printf("Request %lld to promote %s@%lld to %s is pending: %zu of %lld approval(s)\n", id,
+               json_string_value(json_object_get(o, "source")),
+               (long long)json_integer_value(json_object_get(o, "source_version")),
+               json_string_value(json_object_get(o, "to")),
+               json_array_size(json_object_get(o, "approvals")),
+               (long long)json_integer_value(json_object_get(o, "approvals_required")));
+    } else {
+        printf("Request %lld is %s\n", id, state != NULL ? state : "?");
+    }
+}
+
+static int promote_cli_setup(struct client *c, struct args *a, int argc, char **argv,
+                             const char *usage, int npos)
+{
+    int rc = args_parse(a, c, argc, argv, usage);
+    if (rc != 0 || a->help)
+        return rc != 0 ? rc : -1;
+    if (a->npos != npos) {
+        fprintf(stderr, "%s", usage);
+        return 2;
+    }
+    return client_setup(c, 1);
+}
+
+int cli_promote(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer promote REF --to ENV [-m TEXT]\n"
+        "Requests the promotion of a version into environment ENV (same project and\n"
+        "name). Where ENV needs approvals, the request waits for 'coffer approve ID' by\n"
+        "other principals; otherwise the version is promoted at once.\n";
+    struct args_opt opts[] = {{"--to", 1, 0, {0}, 0}, {"-m", 1, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
+    struct client c = {0};
+    struct args a = {opts, {0}, 0, 0};
+    int rc = promote_cli_setup(&c, &a, argc, argv, usage, 1);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    const char *to = args_get(&a, "--to");
+    if (to == NULL) {
+        fprintf(stderr, "coffer: promote needs --to ENV\n");
+        return 2;
+    }
+    json_t *body = json_pack("{s:s, s:s}", "ref", a.pos[0], "to", to);
+    if (args_has(&a, "-m"))
+        json_object_set_new(body, "message", json_string(args_get(&a, "-m")));
+    json_t *out = NULL;
+    rc = client_json(&c, "POST", "/v1/promotions", body, &out);
+    json_decref(body);
+    if (rc != 0)
+        return rc;
+    if (c.json_output)
+        promote_cli_print_json(out);
+    else
+        promote_cli_summary(out);
+    json_decref(out);
+    return 0;
+}
+
+int cli_requests(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer requests [--all]\n"
+                                "Lists pending promotion requests (--all: every request).\n";
+    struct args_opt opts[] = {{"--all", 0, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
+    struct client c = {0};
+    struct args a = {opts, {0}, 0, 0};
+    int rc = promote_cli_setup(&c, &a, argc, argv, usage, 0);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    json_t *out = NULL;
+    rc = client_json(&c, "GET", args_has(&a, "--all") ? "/v1/promotions?all=1" : "/v1/promotions",
+                     NULL, &out);
+    if (rc != 0)
+        return rc;
+    if (c.json_output) {
+        promote_cli_print_json(out);
+        json_decref(out);
+        return 0;
+    }
+    printf("%-5s %-10s %-9s %-20s %-21s %s -> %s\n", "ID", "STATE", "APPROVALS", "REQUESTER",
+           "EXPIRES", "SOURCE", "TARGET");
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(out, "requests"), i, o)
+    {
+        char exp[32], appr[24];
+        promote_cli_time(json_object_get(o, "expires_at"), exp, sizeof(exp));
+        snprintf(appr, sizeof(appr), "%zu/%lld", json_array_size(json_object_get(o, "approvals")),
+                 (long long)json_integer_value(json_object_get(o, "approvals_required")));
+        printf("%-5lld %-10s %-9s %-20s %-21s %s@%lld -> %s\n",
+               (long long)json_integer_value(json_object_get(o, "id")),
+               json_string_value(json_object_get(o, "state")), appr,
+               json_string_value(json_object_get(o, "requester")), exp,
+               json_string_value(json_object_get(o, "source")),
+               (long long)json_integer_value(json_object_get(o, "source_version")),
+               json_string_value(json_object_get(o, "target")));
+    }
+    json_decref(out);
+    return 0;
+}
+
+static int promote_cli_decide(int argc, char **argv, int approve)
+{
+    static const char usage_approve[] =
+        "usage: coffer approve ID\n"
+        "Approves promotion request ID (needs artifact:Approve on the target; never\n"
+        "your own request).\n";
+    static const char usage_reject[] = "usage: coffer reject ID [--reason TEXT]\n"
+                                       "Rejects promotion request ID.\n";
+    struct args_opt opts[] = {{"--reason", 1, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
+    struct client c = {0};
+    struct args a = {opts, {0}, 0, 0};
+    int rc = promote_cli_setup(&c, &a, argc, argv, approve ? usage_approve : usage_reject, 1);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    char *end = NULL;
+    long long id = strtoll(a.pos[0], &end, 10);
+    if (end == a.pos[0] || *end != '\0' || id <= 0) {
+        fprintf(stderr, "coffer: give the request id shown by 'coffer requests'\n");
+        return 2;
+    }
+    if (approve && args_has(&a, "--reason")) {
+        fprintf(stderr, "coffer: --reason is for reject\n");
+        return 2;
+    }
+    char path[96];
+    snprintf(path, sizeof(path), "/v1/promotions/%lld/%s", id, approve ? "approve" : "reject");
+    json_t *body = json_object();
+    if (args_has(&a, "--reason"))
+        json_object_set_new(body, "reason", json_string(args_get(&a, "--reason")));
+    json_t *out = NULL;
+    rc = client_json(&c, "POST", path, body, &out);
+    json_decref(body);
+    if (rc != 0)
+        return rc;
+    if (c.json_output)
+        promote_cli_print_json(out);
+    else
+        promote_cli_summary(out);
+    json_decref(out);
+    return 0;
+}
+
+int cli_approve(int argc, char **argv)
+{
+    return promote_cli_decide(argc, argv, 1);
+}
+
+int cli_reject(int argc, char **argv)
+{
+    return promote_cli_decide(argc, argv, 0);
+}
