@@ -31,15 +31,17 @@ static int fill(const char *db_path, struct key_provider *kp, long count)
     sqlite3 *db = NULL;
     if (sqlite3_open(db_path, &db) != SQLITE_OK)
         return -1;
-    sqlite3_exec(db, "BEGIN; INSERT INTO artifacts(path, project, env, name, kind, sensitivity, "
-                     "created_at, created_by) VALUES('bench/dev/x','bench','dev','x','other',1,0,"
-                     "'bench')",
+    sqlite3_exec(db,
+                 "BEGIN; INSERT INTO artifacts(path, project, env, name, kind, sensitivity, "
+                 "created_at, created_by) VALUES('bench/dev/x','bench','dev','x','other',1,0,"
+                 "'bench')",
                  NULL, NULL, NULL);
     sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(db,
-                       "INSERT INTO versions(artifact_id, version, sha256, size, created_by, "
-                       "created_at, blob_id, wrapped_dek, kek_id) VALUES(1,?,'00',0,'bench',0,?,?,?)",
-                       -1, &st, NULL);
+    sqlite3_prepare_v2(
+        db,
+        "INSERT INTO versions(artifact_id, version, sha256, size, created_by, "
+        "created_at, blob_id, wrapped_dek, kek_id) VALUES(1,?,'00',0,'bench',0,?,?,?)",
+        -1, &st, NULL);
     uint8_t dek[ENVELOPE_DEK_LEN], wrapped[KEYS_WRAPPED_MAX];
     char blob[33], kek[KEYS_KEK_ID_CAP];
     for (long i = 1; i <= count; i++) {

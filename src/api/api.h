@@ -94,6 +94,18 @@ enum err api_keys_status(struct request *r);
 enum err api_keys_rotate(struct request *r);
 enum err api_keys_period(struct request *r);
 
+/* compliance_api.c: erase (artifact:Erase), holds, locks, retention (artifact:Hold) */
+enum err api_erase(struct request *r);
+enum err api_legal_hold_list(struct request *r);
+enum err api_legal_hold_set(struct request *r);
+enum err api_legal_hold_clear(struct request *r);
+enum err api_lock_set(struct request *r);
+enum err api_lock_clear(struct request *r);
+enum err api_retention_list(struct request *r);
+enum err api_retention_add(struct request *r);
+enum err api_retention_delete(struct request *r);
+enum err api_retention_run(struct request *r);
+
 /* audit_api.c (all need audit:Read) */
 enum err api_audit_events(struct request *r);
 enum err api_audit_head(struct request *r);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -16,6 +17,7 @@
 #include "crypt/envelope.h"
 #include "crypt/stream.h"
 #include "keys/rotate.h"
+#include "meta/compliance_store.h"
 #include "meta/meta.h"
 #include "registry/path.h"
 #include "util/log.h"
@@ -401,7 +403,13 @@ static enum err api_resolve_ex(struct request *r, const char *action, int includ
         return ERR_FORBIDDEN;
     }
     if (v->deleted && strcmp(action, "artifact:Read") != 0) {
+        /* A crypto-shredded version has no data key left: its content is gone for good. */
+        int erased = v->wrapped_len == 0;
         meta_version_clear(v);
+        if (erased)
+            return http_fail(r, ERR_GONE, "%s was erased (crypto-shredded); its content no "
+                                          "longer exists, see 'coffer show' for the tombstone",
+                             r->param);
         return http_fail(r, ERR_NOT_FOUND, "%s was deleted", r->param);
     }
     return ERR_OK;
@@ -565,6 +573,8 @@ enum err api_show(struct request *r)
     if (e != ERR_OK)
         return e;
     e = meta_version_describe(r->app->meta, &v, &r->json);
+    if (e == ERR_OK)
+        e = compliance_tombstone(r->app->meta, v.version_id, r->json);
     meta_version_clear(&v);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
@@ -766,6 +776,14 @@ enum err api_remove(struct request *r)
     enum err e = api_resolve(r, "artifact:Delete", &ref, &v);
     if (e != ERR_OK)
         return e;
+    char held[300];
+    e = compliance_blocked(r->app->meta, v.path, (int64_t)time(NULL), held, sizeof(held));
+    if (e != ERR_OK) {
+        meta_version_clear(&v);
+        if (e == ERR_CONFLICT)
+            return http_fail(r, e, "%s; it cannot be deleted", held);
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    }
     e = meta_version_tombstone(r->app->meta, v.version_id, r->who.name);
     char target[REF_MAX + 1];
     snprintf(target, sizeof(target), "%s@%llu", v.path, (unsigned long long)v.version);

@@ -19,8 +19,8 @@ static void keys_principal(const struct request *r, char *out, size_t cap)
     snprintf(out, cap, "%s:%s", r->who.type[0] != '\0' ? r->who.type : "user", r->who.name);
 }
 
-static enum err keys_record(struct request *r, const char *resource, const char *reason,
-                            int status, json_t *detail)
+static enum err keys_record(struct request *r, const char *resource, const char *reason, int status,
+                            json_t *detail)
 {
     struct record rec = {.action = "admin:Keys",
                          .resource = resource,
@@ -54,9 +54,9 @@ enum err api_keys_status(struct request *r)
         json_int_t totp = json_integer_value(json_object_get(c, "totp"));
         json_array_append_new(keks, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "id", info.id,
                                               "state", info.current ? "current" : "retired",
-                                              "created", (json_int_t)info.created,
-                                              "age_seconds", (json_int_t)(now - info.created),
-                                              "deks", deks, "totp_secrets", totp));
+                                              "created", (json_int_t)info.created, "age_seconds",
+                                              (json_int_t)(now - info.created), "deks", deks,
+                                              "totp_secrets", totp));
     }
     /* Keys recorded under a KEK the provider no longer has (e.g. restored from a backup). */
     json_t *orphans = json_object();
@@ -100,25 +100,24 @@ enum err api_keys_rotate(struct request *r)
     json_object_foreach(body, key, val)
     {
         if (strcmp(key, "batch") != 0 && strcmp(key, "pause_ms") != 0)
-            return http_fail(r, ERR_INVALID, "unknown field '%.40s'; use batch and pause_ms",
-                             key);
+            return http_fail(r, ERR_INVALID, "unknown field '%.40s'; use batch and pause_ms", key);
     }
     if ((jb != NULL && !json_is_integer(jb)) || (jp != NULL && !json_is_integer(jp)))
         return http_fail(r, ERR_INVALID, "batch and pause_ms must be integers");
     json_int_t batch = jb != NULL ? json_integer_value(jb) : ROTATE_BATCH_DEFAULT;
     json_int_t pause = jp != NULL ? json_integer_value(jp) : 0;
     if (batch < 1 || batch > ROTATE_BATCH_MAX || pause < 0 || pause > ROTATE_PAUSE_MAX_MS)
-        return http_fail(r, ERR_INVALID, "batch must be 1..%d and pause_ms 0..%d",
-                         ROTATE_BATCH_MAX, ROTATE_PAUSE_MAX_MS);
+        return http_fail(r, ERR_INVALID, "batch must be 1..%d and pause_ms 0..%d", ROTATE_BATCH_MAX,
+                         ROTATE_PAUSE_MAX_MS);
     char by[128], id[KEYS_KEK_ID_CAP];
     keys_principal(r, by, sizeof(by));
     e = rotate_start(r->app, by, (int)batch, (int)pause, id, sizeof(id));
     if (e == ERR_CONFLICT)
-        return http_fail(r, e, "a key rotation is already running; follow it with "
-                               "'coffer keys status'");
+        return http_fail(r, e,
+                         "a key rotation is already running; follow it with "
+                         "'coffer keys status'");
     if (e == ERR_UNAVAILABLE)
-        return http_fail(r, e, "the key provider '%s' cannot rotate from here",
-                         r->app->keys->name);
+        return http_fail(r, e, "the key provider '%s' cannot rotate from here", r->app->keys->name);
     if (e != ERR_OK)
         return http_fail(r, e, "the key rotation could not start; see the server log");
     struct rotate_status st;
@@ -130,8 +129,8 @@ enum err api_keys_rotate(struct request *r)
     if (e != ERR_OK)
         return e;
     r->status = 202;
-    r->json = json_pack("{s:s, s:I, s:b}", "new_kek", id, "rotation", (json_int_t)st.id,
-                        "running", 1);
+    r->json =
+        json_pack("{s:s, s:I, s:b}", "new_kek", id, "rotation", (json_int_t)st.id, "running", 1);
     return ERR_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "app/access.h"
+#include "app/retention.h"
 #include "app/environments.h"
 #include "audit/audit.h"
 #include "blob/blob.h"
@@ -158,11 +159,14 @@ enum err app_open(struct app *app)
         log_error("cannot start monitoring; check %s/monitor.json", app->cfg.data_dir);
         return e;
     }
-    return rotate_open(app);
+    if ((e = rotate_open(app)) != ERR_OK)
+        return e;
+    return retention_open(app);
 }
 
 void app_close(struct app *app)
 {
+    retention_close(app);
     rotate_close(app);
     monitor_close(app);
     audit_log_close(app->audit);

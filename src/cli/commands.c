@@ -31,6 +31,9 @@ int cli_requests(int argc, char **argv);
 int cli_approve(int argc, char **argv);
 int cli_reject(int argc, char **argv);
 int cli_keys(int argc, char **argv);
+int cli_erase(int argc, char **argv);
+int cli_hold(int argc, char **argv);
+int cli_retention(int argc, char **argv);
 int cli_fsck(int argc, char **argv);
 
 static int cli_version(int argc, char **argv)
@@ -63,6 +66,9 @@ const struct cli_command cli_commands[] = {
     {"token", cli_token, "create, list and revoke API tokens (service accounts)"},
     {"oidc", cli_oidc, "manage trusted OpenID Connect issuers"},
     {"keys", cli_keys, "key status, rotation and automatic rotation"},
+    {"erase", cli_erase, "crypto-shred versions (irreversible), leaving a tombstone"},
+    {"hold", cli_hold, "set, clear and list legal holds"},
+    {"retention", cli_retention, "retention rules and locks; apply them now"},
     {"fsck", cli_fsck, "check (and safely repair) a stopped server's data directory"},
     {"share", cli_share, "create, list and revoke share links"},
     {"promote", cli_promote, "request the promotion of a version to another environment"},

@@ -121,8 +121,7 @@ static int keys_rotate(struct client *c, struct args *a)
     snprintf(kek, sizeof(kek), "%s", json_string_value(json_object_get(out, "new_kek")));
     json_decref(out);
     if (!c->json_output)
-        fprintf(stderr, "Rotation started: %s is the current KEK; re-wrapping data keys...\n",
-                kek);
+        fprintf(stderr, "Rotation started: %s is the current KEK; re-wrapping data keys...\n", kek);
     if (args_has(a, "--no-wait")) {
         if (c->json_output)
             printf("{\"new_kek\": \"%s\", \"running\": true}\n", kek);
@@ -188,8 +187,7 @@ int cli_keys(int argc, char **argv)
         return 0;
     const char *sub = a.npos > 0 ? a.pos[0] : "";
     int want = strcmp(sub, "auto-rotate") == 0 ? 2 : 1;
-    if ((strcmp(sub, "status") != 0 && strcmp(sub, "rotate") != 0 && want == 1) ||
-        a.npos != want) {
+    if ((strcmp(sub, "status") != 0 && strcmp(sub, "rotate") != 0 && want == 1) || a.npos != want) {
         fprintf(stderr, "%s", keys_usage);
         return 2;
     }

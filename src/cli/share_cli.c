@@ -74,6 +74,8 @@ static int share_cli_create(struct client *c, const struct args *a)
     char link[1024];
     snprintf(link, sizeof(link), "%s%s", c->server,
              json_string_value(json_object_get(out, "path")));
+    if (json_is_string(url))
+        secure_wipe((char *)json_string_value(url), json_string_length(url));
     if (c->json_output) {
         json_object_set_new(out, "url", json_string(link));
         share_cli_print_json(out);
@@ -96,8 +98,6 @@ static int share_cli_create(struct client *c, const struct args *a)
     }
     if (json_is_string(tok))
         secure_wipe((char *)json_string_value(tok), json_string_length(tok));
-    if (json_is_string(url))
-        secure_wipe((char *)json_string_value(url), json_string_length(url));
     secure_wipe(link, sizeof(link));
     json_decref(out);
     return 0;

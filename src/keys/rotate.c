@@ -24,12 +24,12 @@
 struct keys_rotator {
     struct app *app;
     pthread_t thread;
-    pthread_mutex_t lock;   /* guards everything below */
+    pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t wake;
     pthread_rwlock_t wraps; /* read: a push between wrap and commit; write: destroying a KEK */
     volatile int stop;
-    int work;               /* a pass was requested */
-    int running;            /* a pass is in progress */
+    int work;    /* a pass was requested */
+    int running; /* a pass is in progress */
     int batch, pause_ms;
     int64_t id;
     char new_kek[KEYS_KEK_ID_CAP];
@@ -220,17 +220,16 @@ static void rotate_pass(struct app *app, struct keys_rotator *kr)
     json_t *destroyed = rotate_destroy_unused(app, kr);
     if (have_rec) {
         keys_store_rotation_finish(app->meta, rec.id, destroyed);
-        json_t *detail = json_pack("{s:I, s:I, s:O}", "rotation", (json_int_t)rec.id,
-                                   "rewrapped", (json_int_t)(rec.rewrapped + count), "destroyed",
-                                   destroyed);
+        json_t *detail = json_pack("{s:I, s:I, s:O}", "rotation", (json_int_t)rec.id, "rewrapped",
+                                   (json_int_t)(rec.rewrapped + count), "destroyed", destroyed);
         rotate_audit(app, "admin:Keys", rec.new_kek, "key rotation finished", detail);
         json_decref(detail);
         log_info("key rotation %lld to %s finished: %lld key(s) re-wrapped, %zu KEK(s) destroyed",
                  (long long)rec.id, rec.new_kek, (long long)(rec.rewrapped + count),
                  json_array_size(destroyed));
     } else if (count > 0 || json_array_size(destroyed) > 0) {
-        json_t *detail = json_pack("{s:I, s:O}", "rewrapped", (json_int_t)count, "destroyed",
-                                   destroyed);
+        json_t *detail =
+            json_pack("{s:I, s:O}", "rewrapped", (json_int_t)count, "destroyed", destroyed);
         rotate_audit(app, "admin:Keys", "*", "left-over keys re-wrapped", detail);
         json_decref(detail);
     }
@@ -303,7 +302,8 @@ enum err rotate_open(struct app *app)
         kr->period = strtoll(text, NULL, 10);
     /* Resume: an unfinished rotation, or keys left under a retired KEK. */
     struct keys_rotation_rec rec;
-    kr->work = keys_store_rotation_open(app->meta, &rec) == ERR_OK || keyring_kek_count(app->keys) > 1;
+    kr->work =
+        keys_store_rotation_open(app->meta, &rec) == ERR_OK || keyring_kek_count(app->keys) > 1;
     if (kr->work)
         log_info("key rotation: resuming re-wrapping under the current KEK");
     app->rotator = kr;

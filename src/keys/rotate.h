@@ -28,12 +28,12 @@ struct meta;
 #define ROTATE_SETTING_PERIOD "keys.rotation_period"
 
 struct rotate_status {
-    int running;                    /* a rotation is in progress */
-    int64_t id;                     /* its record id (or the last one's), 0 if none */
-    char new_kek[KEYS_KEK_ID_CAP];  /* the KEK it re-wraps to */
-    int64_t rewrapped;              /* keys re-wrapped so far by this server run */
-    int64_t period;                 /* automatic rotation period in seconds, 0 = off */
-    char error[160];                /* last error of the worker, "" if none */
+    int running;                   /* a rotation is in progress */
+    int64_t id;                    /* its record id (or the last one's), 0 if none */
+    char new_kek[KEYS_KEK_ID_CAP]; /* the KEK it re-wraps to */
+    int64_t rewrapped;             /* keys re-wrapped so far by this server run */
+    int64_t period;                /* automatic rotation period in seconds, 0 = off */
+    char error[160];               /* last error of the worker, "" if none */
 };
 
 /*

@@ -52,11 +52,11 @@ static json_t *cs_version_row(sqlite3_stmt *st)
     return json_pack("{s:I, s:s, s:I, s:s, s:I, s:s, s:i, s:o, s:s, s:I, s:b, s:b}", "version_id",
                      (json_int_t)sqlite3_column_int64(st, 0), "path", cs_text(st, 1), "version",
                      (json_int_t)sqlite3_column_int64(st, 2), "sha256", cs_text(st, 3), "size",
-                     (json_int_t)sqlite3_column_int64(st, 4), "kind", cs_text(st, 5),
-                     "sensitivity", sens, "tags", tags != NULL ? tags : json_object(), "blob_id",
-                     cs_text(st, 9), "created_at", (json_int_t)sqlite3_column_int64(st, 10),
-                     "deleted", sqlite3_column_int(st, 11),
-                     "erased", sqlite3_column_type(st, 12) != SQLITE_NULL);
+                     (json_int_t)sqlite3_column_int64(st, 4), "kind", cs_text(st, 5), "sensitivity",
+                     sens, "tags", tags != NULL ? tags : json_object(), "blob_id", cs_text(st, 9),
+                     "created_at", (json_int_t)sqlite3_column_int64(st, 10), "deleted",
+                     sqlite3_column_int(st, 11), "erased",
+                     sqlite3_column_type(st, 12) != SQLITE_NULL);
 }
 
 /* Runs a version query; keep (may be NULL) filters rows. Caller holds no lock. */
@@ -232,12 +232,11 @@ enum err compliance_blocked(struct meta *m, const char *path, int64_t now, char 
             if (!compliance_path_match(cs_text(st, 1), path))
                 continue;
             if (strcmp(cs_text(st, 0), "hold") == 0)
-                snprintf(why, why_cap, "%s is under legal hold '%s' (%.200s)", path,
-                         cs_text(st, 1), cs_text(st, 2));
+                snprintf(why, why_cap, "%s is under legal hold '%s' (%.200s)", path, cs_text(st, 1),
+                         cs_text(st, 2));
             else
-                snprintf(why, why_cap, "%s is under a %s-mode retention lock '%s' until %lld",
-                         path, cs_text(st, 2), cs_text(st, 1),
-                         (long long)sqlite3_column_int64(st, 3));
+                snprintf(why, why_cap, "%s is under a %s-mode retention lock '%s' until %lld", path,
+                         cs_text(st, 2), cs_text(st, 1), (long long)sqlite3_column_int64(st, 3));
             e = ERR_CONFLICT;
             break;
         }
@@ -424,11 +423,11 @@ enum err compliance_rule_delete(struct meta *m, int64_t id)
 
 static json_t *cs_rule_row(sqlite3_stmt *st)
 {
-    json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s}", "id",
-                          (json_int_t)sqlite3_column_int64(st, 0), "scope", cs_text(st, 1),
-                          "after_seconds", (json_int_t)sqlite3_column_int64(st, 5), "action",
-                          cs_text(st, 6), "created_at", (json_int_t)sqlite3_column_int64(st, 7),
-                          "created_by", cs_text(st, 8));
+    json_t *o =
+        json_pack("{s:I, s:s, s:I, s:s, s:I, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+                  "scope", cs_text(st, 1), "after_seconds", (json_int_t)sqlite3_column_int64(st, 5),
+                  "action", cs_text(st, 6), "created_at", (json_int_t)sqlite3_column_int64(st, 7),
+                  "created_by", cs_text(st, 8));
     if (sqlite3_column_type(st, 2) != SQLITE_NULL)
         json_object_set_new(o, "kind", json_string(cs_text(st, 2)));
     if (sqlite3_column_type(st, 3) != SQLITE_NULL) {

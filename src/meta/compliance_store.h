@@ -89,8 +89,8 @@ enum err compliance_lock_list(struct meta *m, json_t **out);
 struct compliance_rule {
     int64_t id;
     char scope[COMPLIANCE_PATTERN_MAX + 1];
-    char kind[16];       /* "" = any */
-    char tag_key[129];   /* "" = any */
+    char kind[16];     /* "" = any */
+    char tag_key[129]; /* "" = any */
     char tag_value[257];
     int64_t after_seconds;
     char action[8];

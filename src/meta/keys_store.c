@@ -126,9 +126,8 @@ enum err keys_store_kek_refs(struct meta *m, const char *kek_id, int64_t *count)
 {
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(
-        m, "SELECT (SELECT count(*) FROM versions WHERE kek_id=?1) + "
-           "(SELECT count(*) FROM totp WHERE kek_id=?1)");
+    sqlite3_stmt *st = meta_prepare(m, "SELECT (SELECT count(*) FROM versions WHERE kek_id=?1) + "
+                                       "(SELECT count(*) FROM totp WHERE kek_id=?1)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, kek_id, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -263,9 +262,9 @@ enum err keys_store_rotation_finish(struct meta *m, int64_t id, json_t *destroye
     char *text = destroyed != NULL ? json_dumps(destroyed, JSON_COMPACT) : strdup("[]");
     if (text == NULL)
         return ERR_INTERNAL;
-    enum err e = keys_rotation_update(
-        m, "UPDATE key_rotations SET finished_at=?1, destroyed=?3 WHERE id=?2", id, meta_now(),
-        text);
+    enum err e =
+        keys_rotation_update(m, "UPDATE key_rotations SET finished_at=?1, destroyed=?3 WHERE id=?2",
+                             id, meta_now(), text);
     free(text);
     return e;
 }
@@ -284,11 +283,11 @@ enum err keys_store_rotation_list(struct meta *m, int limit, json_t **out)
             struct keys_rotation_rec rec;
             keys_rotation_fill(st, &rec);
             json_t *destroyed = meta_column_json(st, 8);
-            json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:I, s:o}", "id", (json_int_t)rec.id,
-                                  "new_kek", rec.new_kek, "started_at",
-                                  (json_int_t)rec.started_at, "started_by", rec.started_by,
-                                  "rewrapped", (json_int_t)rec.rewrapped, "destroyed",
-                                  destroyed != NULL ? destroyed : json_array());
+            json_t *o =
+                json_pack("{s:I, s:s, s:I, s:s, s:I, s:o}", "id", (json_int_t)rec.id, "new_kek",
+                          rec.new_kek, "started_at", (json_int_t)rec.started_at, "started_by",
+                          rec.started_by, "rewrapped", (json_int_t)rec.rewrapped, "destroyed",
+                          destroyed != NULL ? destroyed : json_array());
             if (rec.finished_at != 0)
                 json_object_set_new(o, "finished_at", json_integer(rec.finished_at));
             json_array_append_new(arr, o);

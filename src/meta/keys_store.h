@@ -23,8 +23,8 @@ enum keys_row_table { KEYS_ROW_VERSION = 0, KEYS_ROW_TOTP = 1 };
 /* One wrapped key and the identity (associated data) it is bound to. */
 struct keys_wrapped_row {
     enum keys_row_table table;
-    int64_t id;                              /* versions.id or totp.user_id */
-    char identity[KEYS_STORE_IDENTITY_CAP];  /* blob id, or "coffer-totp/v1/USER_ID" */
+    int64_t id;                             /* versions.id or totp.user_id */
+    char identity[KEYS_STORE_IDENTITY_CAP]; /* blob id, or "coffer-totp/v1/USER_ID" */
     char kek_id[KEYS_KEK_ID_CAP];
     uint8_t wrapped[KEYS_WRAPPED_MAX];
     size_t wrapped_len;
