@@ -9,7 +9,7 @@ PKGS=(
   libcurl4-openssl-dev libargon2-dev libqrencode-dev
   libcmocka-dev
   curl openssl sqlite3 oathtool xxd python3 procps util-linux
-  cppcheck valgrind sslscan
+  libseccomp-dev cppcheck valgrind sslscan
 )
 
 missing=()

@@ -363,7 +363,7 @@ static enum err promote_prepare(struct request *r, const struct meta_version *v,
 
 enum err api_promote(struct request *r)
 {
-    const char *text, *to, *message;
+    const char *text = NULL, *to = NULL, *message = NULL;
     enum err e = promote_parse_body(r, &text, &to, &message);
     if (e != ERR_OK)
         return e;

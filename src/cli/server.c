@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/sandbox.h"
 #include "audit/syslog.h"
 #include "cli/cli.h"
 #include "http/http.h"
@@ -17,7 +18,8 @@ static void server_usage(FILE *f)
 {
     fprintf(f, "usage: coffer server --data DIR [--listen HOST:PORT] [--port-file FILE]\n"
                "                     [--threads N] [--behind-proxy] [--new-audit-segment]\n"
-               "                     [--syslog udp://HOST:PORT|tcp://HOST:PORT|unix:PATH]\n\n"
+               "                     [--syslog udp://HOST:PORT|tcp://HOST:PORT|unix:PATH]\n"
+               "                     [--user NAME] [--no-seccomp]\n\n"
                "Serves the registry over HTTPS (default 127.0.0.1:8443). Port 0 picks a free\n"
                "port; --port-file writes the port chosen. --behind-proxy serves plain HTTP on a\n"
                "loopback address for a TLS-terminating proxy that sets X-Forwarded-For and\n"
@@ -25,7 +27,9 @@ static void server_usage(FILE *f)
                "start when its audit log fails verification, unless --new-audit-segment is\n"
                "given: the old log is kept and the new segment is recorded. --syslog also\n"
                "forwards every audit event as an RFC 5424 message (best effort; the audit log\n"
-               "stays the record).\n");
+               "stays the record). --user drops root to NAME once the socket is bound (DIR must\n"
+               "belong to NAME). After start-up the process is confined to a seccomp allow-list\n"
+               "of system calls (docs/SECURITY.md); --no-seccomp turns that off.\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -67,12 +71,16 @@ int cli_server(int argc, char **argv)
         {"behind-proxy", no_argument, NULL, 'x'},
         {"new-audit-segment", no_argument, NULL, 'N'},
         {"syslog", required_argument, NULL, 'S'},
+        {"user", required_argument, NULL, 'u'},
+        {"no-seccomp", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *listen = NULL, *port_file = NULL, *syslog_target = NULL;
     long threads = 0;
     int behind_proxy = 0, new_segment = 0, c;
+    const char *run_as = NULL;
+    int no_seccomp = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -97,6 +105,12 @@ int cli_server(int argc, char **argv)
             break;
         case 'N':
             new_segment = 1;
+            break;
+        case 'u':
+            run_as = optarg;
+            break;
+        case 'n':
+            no_seccomp = 1;
             break;
         case 'S':
             syslog_target = optarg;
@@ -144,7 +158,9 @@ int cli_server(int argc, char **argv)
                         "unix:/PATH with a host that resolves\n");
         return err_info(e)->exit_code;
     }
-    e = app_open(&app);
+    e = sandbox_check_files(data);
+    if (e == ERR_OK)
+        e = app_open(&app);
     if (e != ERR_OK) {
         audit_syslog_close(app.audit_syslog);
         app_close(&app);
@@ -153,6 +169,16 @@ int cli_server(int argc, char **argv)
     struct MHD_Daemon *d = NULL;
     e = http_start(&app, &d);
     if (e != ERR_OK) {
+        audit_syslog_close(app.audit_syslog);
+        app_close(&app);
+        return err_info(e)->exit_code;
+    }
+    /* Start-up is over: the socket is bound and every file is open. */
+    e = sandbox_drop_user(run_as, data);
+    if (e == ERR_OK && !no_seccomp)
+        e = sandbox_seccomp();
+    if (e != ERR_OK) {
+        http_stop(d);
         audit_syslog_close(app.audit_syslog);
         app_close(&app);
         return err_info(e)->exit_code;

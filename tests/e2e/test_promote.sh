@@ -161,7 +161,9 @@ log "expiry"
 server_stop || fail "server stops cleanly"
 sed -i 's/"request_lifetime": "1h"/"request_lifetime": "2s"/' "$DATA/environments.json"
 server_start "$DATA" || fail "server restarts"
-export COFFER_SERVER="$SERVER_URL" # the stored logins name the old port
+for u in alice bob; do # the stored logins name the old port
+    as "$u" login_cli "$u" "$(pw_of "$u")" >/dev/null 2>&1
+done
 run_cmd as alice coffer --json promote fraud/dev/ranker@1 --to staging
 EXP=$(json_field id "$LAST_OUT")
 assert_eq "$(json_field state "$LAST_OUT")" pending "a new request is pending" || show_last
