@@ -8,7 +8,7 @@ PKGS=(
   libmicrohttpd-dev libgnutls28-dev libssl-dev libsqlite3-dev libjansson-dev
   libcurl4-openssl-dev libargon2-dev libqrencode-dev
   libcmocka-dev
-  curl openssl sqlite3 oathtool xxd python3 procps util-linux
+  curl openssl sqlite3 oathtool xxd python3 python3-yaml procps util-linux
   libseccomp-dev cppcheck valgrind sslscan
 )
 

@@ -10,7 +10,7 @@
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/environments.h"
-#include "keys/keyring.h"
+#include "keys/keys.h"
 #include "keys/rotate.h"
 #include "meta/keys_store.h"
 
@@ -44,10 +44,10 @@ enum err api_keys_status(struct request *r)
     }
     json_t *keks = json_array();
     int64_t now = (int64_t)time(NULL);
-    size_t n = keyring_kek_count(r->app->keys);
+    size_t n = keys_kek_count(r->app->keys);
     for (size_t i = 0; i < n; i++) {
-        struct keyring_kek_info info;
-        if (keyring_kek_info(r->app->keys, i, &info) != ERR_OK)
+        struct keys_kek_info info;
+        if (keys_kek_info(r->app->keys, i, &info) != ERR_OK)
             continue;
         json_t *c = json_object_get(counts, info.id);
         json_int_t deks = json_integer_value(json_object_get(c, "deks"));

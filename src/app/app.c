@@ -12,7 +12,7 @@
 #include "audit/audit.h"
 #include "blob/blob.h"
 #include "crypt/stream.h"
-#include "keys/keyring.h"
+#include "keys/migrate.h"
 #include "keys/rotate.h"
 #include "meta/meta.h"
 #include "monitor/monitor.h"
@@ -128,11 +128,10 @@ enum err app_open(struct app *app)
     app_path(&app->cfg, "blobs", path, sizeof(path));
     if ((e = blob_fs_open(path, &app->blobs)) != ERR_OK)
         return e;
-    app_path(&app->cfg, "keys/keyring.json", path, sizeof(path));
-    if ((e = keyring_open(path, &app->keys)) != ERR_OK) {
-        log_error("cannot open the keyring %s", path);
+    if ((e = keys_open_configured(app->cfg.data_dir,
+                                  app->cfg.master_key_file[0] ? app->cfg.master_key_file : NULL,
+                                  &app->keys)) != ERR_OK)
         return e;
-    }
     app_path(&app->cfg, "audit", path, sizeof(path));
     struct audit_options ao;
     audit_options_init(&ao);

@@ -35,6 +35,7 @@ struct app_config {
     int64_t session_lifetime;  /* seconds */
     uint32_t segment_size;     /* encryption segment size for new versions */
     int audit_new_segment;     /* start a new audit segment if the log fails verification */
+    char master_key_file[1024]; /* sealed keyring's master key; "" = environment or none */
 };
 
 struct app {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "keys/keys.h"
+#include "keys/rotate.h"
 #include "meta/authn_store.h"
 #include "util/secure.h"
 
@@ -59,6 +60,9 @@ enum err mfa_enroll_begin(struct app *app, int64_t user_id, const char *account,
     mfa_identity(user_id, id, sizeof(id));
     if (e == ERR_OK && (app->keys == NULL || app->keys->wrap == NULL))
         e = ERR_UNAVAILABLE;
+    /* From the wrap until the secret is stored, its KEK must not be destroyed
+     * by a rotation finishing in between (the re-wrap pass would miss it). */
+    rotate_wrap_enter(app);
     if (e == ERR_OK)
         e = app->keys->wrap(app->keys, secret, sizeof(secret), (const uint8_t *)id, strlen(id),
                             t.wrapped, sizeof(t.wrapped), &t.wrapped_len, t.kek_id,
@@ -70,6 +74,7 @@ enum err mfa_enroll_begin(struct app *app, int64_t user_id, const char *account,
     secure_wipe(secret, sizeof(secret));
     if (e == ERR_OK)
         e = meta_totp_put_pending(app->meta, &t);
+    rotate_wrap_leave(app);
     if (e != ERR_OK) {
         secure_wipe(uri, uri_cap);
         secure_wipe(secret_b32, b32_cap);

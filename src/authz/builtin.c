@@ -245,6 +245,24 @@ static const char builtin_global_restricted_downloads_need_mfa[] =
     "  ]\n"
     "}\n";
 
+static const char builtin_global_erase_needs_mfa[] =
+    "{\n"
+    "  \"Version\": \"2012-10-17\",\n"
+    "  \"Id\": \"builtin-guardrail-erase-needs-mfa\",\n"
+    "  \"Statement\": [\n"
+    "    {\n"
+    "      \"Sid\": \"DenyEraseWithoutMfa\",\n"
+    "      \"Effect\": \"Deny\",\n"
+    "      \"Principal\": \"*\",\n"
+    "      \"Action\": \"artifact:Erase\",\n"
+    "      \"Resource\": \"*\",\n"
+    "      \"Condition\": {\n"
+    "        \"BoolIfExists\": {\"coffer:MultiFactorAuthPresent\": \"false\"}\n"
+    "      }\n"
+    "    }\n"
+    "  ]\n"
+    "}\n";
+
 static const struct authz_builtin builtins[] = {
     {"viewer", false, "viewer.json", builtin_viewer},
     {"data-scientist", false, "data-scientist.json", builtin_data_scientist},
@@ -259,6 +277,7 @@ static const struct authz_builtin builtins[] = {
      builtin_global_restricted_downloads_need_mfa},
     {"restricted-not-shareable", true, "global-restricted-not-shareable.json",
      builtin_global_restricted_not_shareable},
+    {"erase-needs-mfa", true, "global-erase-needs-mfa.json", builtin_global_erase_needs_mfa},
 };
 
 const struct authz_builtin *authz_builtins(size_t *n)

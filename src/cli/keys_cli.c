@@ -2,6 +2,7 @@
  * coffer keys: status of the key-encryption keys, rotation (online re-wrap
  * of every data key) and the automatic rotation period.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,15 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "keys/migrate.h"
+#include "util/log.h"
 
 static const char keys_usage[] =
     "usage: coffer keys status\n"
     "       coffer keys rotate [--batch N] [--pause-ms MS] [--no-wait]\n"
-    "       coffer keys auto-rotate DURATION|off\n\n"
+    "       coffer keys auto-rotate DURATION|off\n"
+    "       coffer keys migrate --data DIR --to pkcs11:URI [--master-key-file PATH] [--batch N]\n"
+    "       coffer keys seal --data DIR --master-key-file PATH\n\n"
     "status      lists the KEKs with their age and how many data keys each wraps, and the\n"
     "            state of the rotation worker.\n"
     "rotate      makes a fresh KEK current and re-wraps every data key under it online,\n"
@@ -22,7 +27,12 @@ static const char keys_usage[] =
     "            nothing refers to them. Waits until done unless --no-wait.\n"
     "auto-rotate rotates automatically when the current KEK is older than DURATION\n"
     "            (e.g. 90d); 'off' disables it.\n"
-    "Needs admin:Keys.\n";
+    "migrate     (server stopped) moves a store from its keyring to a PKCS#11 token:\n"
+    "            re-wraps every data key under a KEK generated in the token, then removes\n"
+    "            the keyring. Run it again to resume after an interruption.\n"
+    "seal        (server stopped) seals the keyring under the master key in PATH (created\n"
+    "            when absent), or re-seals it under a new one (old key from COFFER_MASTER_KEY).\n"
+    "status, rotate and auto-rotate talk to the server and need admin:Keys.\n";
 
 static void keys_print_json(json_t *j)
 {
@@ -95,7 +105,7 @@ static int keys_status(struct client *c)
     return 0;
 }
 
-static int keys_rotate(struct client *c, struct args *a)
+static int keys_cmd_rotate(struct client *c, struct args *a)
 {
     json_t *body = json_object();
     const char *names[] = {"--batch", "--pause-ms"}, *fields[] = {"batch", "pause_ms"};
@@ -172,8 +182,83 @@ static int keys_auto(struct client *c, const char *period)
     return 0;
 }
 
+/* coffer keys migrate|seal: offline operations on a stopped server's data directory. */
+static int keys_offline(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"to", required_argument, NULL, 't'},
+        {"master-key-file", required_argument, NULL, 'M'},
+        {"batch", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *sub = argv[1], *data = NULL, *to = NULL, *master = NULL;
+    long batch = 1000;
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 't':
+            to = optarg;
+            break;
+        case 'M':
+            master = optarg;
+            break;
+        case 'b':
+            batch = strtol(optarg, NULL, 10);
+            break;
+        case 'h':
+            printf("%s", keys_usage);
+            return 0;
+        default:
+            fprintf(stderr, "%s", keys_usage);
+            return 2;
+        }
+    }
+    int migrate = strcmp(sub, "migrate") == 0;
+    if (data == NULL || optind != argc || (migrate && to == NULL) || (!migrate && master == NULL) ||
+        batch < 1 || batch > 10000) {
+        fprintf(stderr, "%s", keys_usage);
+        return 2;
+    }
+    log_set_level(LOG_WARN);
+    char why[300] = "";
+    enum err e;
+    if (migrate) {
+        struct pkcs11_config cfg;
+        if (pkcs11_parse_uri(to, &cfg, why, sizeof(why)) != ERR_OK) {
+            fprintf(stderr, "coffer keys migrate: --to: %s\n", why);
+            return 2;
+        }
+        int64_t count = 0;
+        e = keys_migrate_to_pkcs11(data, master, &cfg, (int)batch, &count, why, sizeof(why));
+        if (e == ERR_OK) {
+            printf("Migrated %lld key(s) to the PKCS#11 token '%s'; the keyring was removed.\n",
+                   (long long)count, cfg.token);
+            return 0;
+        }
+        fprintf(stderr, "coffer keys migrate: %s\n", why);
+        return err_info(e)->exit_code;
+    }
+    int created = 0;
+    e = keys_seal_keyring(data, master, &created, why, sizeof(why));
+    if (e == ERR_OK) {
+        printf("The keyring is sealed under the master key in %s%s.\n", master,
+               created ? " (created now; back it up apart from the data)" : "");
+        return 0;
+    }
+    fprintf(stderr, "coffer keys seal: %s\n", why);
+    return err_info(e)->exit_code;
+}
+
 int cli_keys(int argc, char **argv)
 {
+    if (argc >= 2 && (strcmp(argv[1], "migrate") == 0 || strcmp(argv[1], "seal") == 0))
+        return keys_offline(argc, argv);
     struct args_opt opts[] = {{"--batch", 1, 0, {0}, 0},
                               {"--pause-ms", 1, 0, {0}, 0},
                               {"--no-wait", 0, 0, {0}, 0},
@@ -196,6 +281,6 @@ int cli_keys(int argc, char **argv)
     if (strcmp(sub, "status") == 0)
         return keys_status(&c);
     if (strcmp(sub, "rotate") == 0)
-        return keys_rotate(&c, &a);
+        return keys_cmd_rotate(&c, &a);
     return keys_auto(&c, a.pos[1]);
 }

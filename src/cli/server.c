@@ -19,7 +19,7 @@ static void server_usage(FILE *f)
     fprintf(f, "usage: coffer server --data DIR [--listen HOST:PORT] [--port-file FILE]\n"
                "                     [--threads N] [--behind-proxy] [--new-audit-segment]\n"
                "                     [--syslog udp://HOST:PORT|tcp://HOST:PORT|unix:PATH]\n"
-               "                     [--user NAME] [--no-seccomp]\n\n"
+               "                     [--user NAME] [--no-seccomp] [--master-key-file PATH]\n\n"
                "Serves the registry over HTTPS (default 127.0.0.1:8443). Port 0 picks a free\n"
                "port; --port-file writes the port chosen. --behind-proxy serves plain HTTP on a\n"
                "loopback address for a TLS-terminating proxy that sets X-Forwarded-For and\n"
@@ -29,7 +29,9 @@ static void server_usage(FILE *f)
                "forwards every audit event as an RFC 5424 message (best effort; the audit log\n"
                "stays the record). --user drops root to NAME once the socket is bound (DIR must\n"
                "belong to NAME). After start-up the process is confined to a seccomp allow-list\n"
-               "of system calls (docs/SECURITY.md); --no-seccomp turns that off.\n");
+               "of system calls (docs/SECURITY.md); --no-seccomp turns that off.\n"
+               "--master-key-file opens a keyring sealed under a master key (or set\n"
+               "COFFER_MASTER_KEY / COFFER_MASTER_KEY_FILE); see docs/KEYS.md.\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -73,13 +75,14 @@ int cli_server(int argc, char **argv)
         {"syslog", required_argument, NULL, 'S'},
         {"user", required_argument, NULL, 'u'},
         {"no-seccomp", no_argument, NULL, 'n'},
+        {"master-key-file", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *listen = NULL, *port_file = NULL, *syslog_target = NULL;
     long threads = 0;
     int behind_proxy = 0, new_segment = 0, c;
-    const char *run_as = NULL;
+    const char *run_as = NULL, *master_key_file = NULL;
     int no_seccomp = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -112,6 +115,9 @@ int cli_server(int argc, char **argv)
         case 'n':
             no_seccomp = 1;
             break;
+        case 'M':
+            master_key_file = optarg;
+            break;
         case 'S':
             syslog_target = optarg;
             break;
@@ -138,6 +144,12 @@ int cli_server(int argc, char **argv)
         app.cfg.threads = (unsigned)threads;
     app.cfg.behind_proxy = behind_proxy;
     app.cfg.audit_new_segment = new_segment;
+    if (master_key_file != NULL &&
+        snprintf(app.cfg.master_key_file, sizeof(app.cfg.master_key_file), "%s",
+                 master_key_file) >= (int)sizeof(app.cfg.master_key_file)) {
+        fprintf(stderr, "coffer server: --master-key-file path too long\n");
+        return 2;
+    }
     if (behind_proxy && !server_is_loopback(app.cfg.listen_host)) {
         fprintf(stderr, "coffer server: --behind-proxy serves plain HTTP and is allowed only on a "
                         "loopback address\n");

@@ -13,11 +13,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keys/masterkey.h"
 #include "util/log.h"
 #include "util/secure.h"
 
 #define KEYRING_FORMAT "coffer-keyring"
 #define KEYRING_FORMAT_VERSION 1
+/* Version 2: every KEK sealed under the master key (keys/masterkey.h). */
+#define KEYRING_FORMAT_SEALED 2
+#define KEYRING_SEAL_ALG "aes-256-gcm"
+#define KEYRING_SEAL_LABEL "coffer-keyring-kek-v1"
+#define KEYRING_SEAL_LABEL_LEN (sizeof(KEYRING_SEAL_LABEL) - 1)
+#define KEYRING_SEALED_LEN (KEYRING_NONCE_LEN + KEYRING_KEY_LEN + KEYRING_TAG_LEN)
 #define KEYRING_NONCE_LEN 12
 #define KEYRING_TAG_LEN 16
 #define KEYRING_WRAP_LABEL "coffer-dek-v1"
@@ -37,11 +44,19 @@ struct keyring {
     size_t cap;
     size_t count;
     size_t current;
+    int sealed;                    /* KEKs are stored sealed under master */
+    uint8_t master[MASTERKEY_LEN]; /* wiped on destroy */
 };
 
 static const char keyring_name[] = "keyring";
 
 static void keyring_destroy(struct key_provider *kp);
+static enum err keyring_hook_kek_info(struct key_provider *kp, size_t i,
+                                      struct keys_kek_info *info);
+static int keyring_gcm(int encrypt, const uint8_t key[KEYRING_KEY_LEN],
+                       const uint8_t nonce[KEYRING_NONCE_LEN], const char *label, size_t label_len,
+                       const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t len,
+                       uint8_t *out, uint8_t tag[KEYRING_TAG_LEN]);
 
 /* ---- helpers ---- */
 
@@ -182,16 +197,34 @@ static char *keyring_serialize(const struct keyring *kr)
     char *text = NULL;
     if (root == NULL || keks == NULL ||
         json_object_set_new(root, "format", json_string(KEYRING_FORMAT)) != 0 ||
-        json_object_set_new(root, "version", json_integer(KEYRING_FORMAT_VERSION)) != 0 ||
+        json_object_set_new(
+            root, "version",
+            json_integer(kr->sealed ? KEYRING_FORMAT_SEALED : KEYRING_FORMAT_VERSION)) != 0 ||
+        (kr->sealed && json_object_set_new(root, "sealed", json_string(KEYRING_SEAL_ALG)) != 0) ||
         json_object_set(root, "keks", keks) != 0)
         goto done;
     for (size_t i = 0; i < kr->count; i++) {
         const struct keyring_kek *k = &kr->keks[i];
-        char hex[2 * KEYRING_KEY_LEN + 1];
-        hex_encode(k->key, sizeof(k->key), hex);
-        json_t *obj =
-            json_pack("{s:s, s:I, s:s, s:s}", "id", k->id, "created", (json_int_t)k->created, "key",
-                      hex, "state", k->current ? "current" : "retired");
+        char hex[2 * KEYRING_SEALED_LEN + 1];
+        if (kr->sealed) {
+            /* nonce || sealed KEK || tag, bound to the KEK id. */
+            uint8_t sealed[KEYRING_SEALED_LEN];
+            if (secure_random(sealed, KEYRING_NONCE_LEN) != 0 ||
+                keyring_gcm(1, kr->master, sealed, KEYRING_SEAL_LABEL, KEYRING_SEAL_LABEL_LEN,
+                            (const uint8_t *)k->id, strlen(k->id), k->key, KEYRING_KEY_LEN,
+                            sealed + KEYRING_NONCE_LEN,
+                            sealed + KEYRING_NONCE_LEN + KEYRING_KEY_LEN) != 0) {
+                secure_wipe(sealed, sizeof(sealed));
+                goto done;
+            }
+            hex_encode(sealed, sizeof(sealed), hex);
+            secure_wipe(sealed, sizeof(sealed));
+        } else {
+            hex_encode(k->key, sizeof(k->key), hex);
+        }
+        json_t *obj = json_pack("{s:s, s:I, s:s, s:s}", "id", k->id, "created",
+                                (json_int_t)k->created, kr->sealed ? "sealed_key" : "key", hex,
+                                "state", k->current ? "current" : "retired");
         secure_wipe(hex, sizeof(hex));
         if (obj == NULL || json_array_append_new(keks, obj) != 0)
             goto done;
@@ -204,11 +237,30 @@ done:
     return text;
 }
 
-/* Parses one KEK object into k. 0 on success, -1 on malformed input. */
-static int keyring_parse_kek(json_t *obj, struct keyring_kek *k)
+/* Opens a KEK sealed under the master key. 0 on success, 1 on a wrong key or tampering, -1 if
+ * malformed. */
+static int keyring_unseal(const struct keyring *kr, const char *id, json_t *sealed_hex,
+                          uint8_t key[KEYRING_KEY_LEN])
+{
+    uint8_t sealed[KEYRING_SEALED_LEN];
+    if (hex_decode(json_string_value(sealed_hex), json_string_length(sealed_hex), sealed,
+                   sizeof(sealed)) != 0)
+        return -1;
+    int r = keyring_gcm(0, kr->master, sealed, KEYRING_SEAL_LABEL, KEYRING_SEAL_LABEL_LEN,
+                        (const uint8_t *)id, strlen(id), sealed + KEYRING_NONCE_LEN,
+                        KEYRING_KEY_LEN, key, sealed + KEYRING_NONCE_LEN + KEYRING_KEY_LEN);
+    secure_wipe(sealed, sizeof(sealed));
+    if (r != 0)
+        secure_wipe(key, KEYRING_KEY_LEN);
+    return r;
+}
+
+/* Parses one KEK object into k. 0 on success, 1 on a wrong master key, -1 on malformed input. */
+static int keyring_parse_kek(const struct keyring *kr, json_t *obj, struct keyring_kek *k)
 {
     json_t *id = json_object_get(obj, "id"), *created = json_object_get(obj, "created");
-    json_t *key = json_object_get(obj, "key"), *state = json_object_get(obj, "state");
+    json_t *key = json_object_get(obj, kr->sealed ? "sealed_key" : "key");
+    json_t *state = json_object_get(obj, "state");
     if (!json_is_string(id) || !json_is_integer(created) || !json_is_string(key) ||
         !json_is_string(state))
         return -1;
@@ -221,8 +273,14 @@ static int keyring_parse_kek(json_t *obj, struct keyring_kek *k)
         k->current = 0;
     else
         return -1;
-    if (hex_decode(json_string_value(key), json_string_length(key), k->key, sizeof(k->key)) != 0)
+    if (kr->sealed) {
+        int r = keyring_unseal(kr, id_s, key, k->key);
+        if (r != 0)
+            return r;
+    } else if (hex_decode(json_string_value(key), json_string_length(key), k->key,
+                          sizeof(k->key)) != 0) {
         return -1;
+    }
     memcpy(k->id, id_s, strlen(id_s) + 1);
     k->created = (int64_t)json_integer_value(created);
     return 0;
@@ -240,10 +298,33 @@ static enum err keyring_parse(struct keyring *kr, const char *text, size_t len)
     }
     json_t *keks = json_object_get(root, "keks");
     json_t *format = json_object_get(root, "format"), *version = json_object_get(root, "version");
+    json_int_t ver = json_integer_value(version);
+    if (ver == KEYRING_FORMAT_SEALED) {
+        json_t *alg = json_object_get(root, "sealed");
+        if (!json_is_string(alg) || strcmp(json_string_value(alg), KEYRING_SEAL_ALG) != 0) {
+            log_error("keyring %s: unsupported sealing", kr->path);
+            goto done;
+        }
+        if (!kr->sealed) {
+            log_error("keyring %s is sealed with a master key; give it with --master-key-file "
+                      "PATH or the environment variable " MASTERKEY_ENV,
+                      kr->path);
+            rc = ERR_UNAUTHENTICATED;
+            goto done;
+        }
+    } else if (kr->sealed) {
+        /* A master key given for a keyring that is not sealed: the file stays
+         * plain until it is sealed on purpose (keyring_seal). */
+        kr->sealed = 0;
+        secure_wipe(kr->master, sizeof(kr->master));
+        log_warn("keyring %s is not sealed; the master key is not used (run 'coffer keys seal' "
+                 "to seal it)",
+                 kr->path);
+    }
     if (!json_is_string(format) || strcmp(json_string_value(format), KEYRING_FORMAT) != 0 ||
-        !json_is_integer(version) || json_integer_value(version) != KEYRING_FORMAT_VERSION ||
-        !json_is_array(keks) || json_array_size(keks) == 0 ||
-        json_array_size(keks) > KEYRING_MAX_KEKS) {
+        !json_is_integer(version) ||
+        (ver != KEYRING_FORMAT_VERSION && ver != KEYRING_FORMAT_SEALED) || !json_is_array(keks) ||
+        json_array_size(keks) == 0 || json_array_size(keks) > KEYRING_MAX_KEKS) {
         log_error("keyring %s: unsupported format or no keys", kr->path);
         goto done;
     }
@@ -256,7 +337,15 @@ static enum err keyring_parse(struct keyring *kr, const char *text, size_t len)
             goto done;
         }
         struct keyring_kek *k = &kr->keks[i];
-        if (keyring_parse_kek(obj, k) != 0 || keyring_find(kr, k->id) != NULL) {
+        int pr = keyring_parse_kek(kr, obj, k);
+        if (pr > 0) {
+            log_error("keyring %s: the master key does not open it (wrong key, or the file was "
+                      "altered)",
+                      kr->path);
+            rc = ERR_INTEGRITY;
+            goto done;
+        }
+        if (pr != 0 || keyring_find(kr, k->id) != NULL) {
             log_error("keyring %s: key entry %zu is malformed or duplicated", kr->path, i);
             goto done;
         }
@@ -425,8 +514,9 @@ fail:
  * Returns 0 on success, 1 on authentication failure, -1 on internal error.
  */
 static int keyring_gcm(int encrypt, const uint8_t key[KEYRING_KEY_LEN],
-                       const uint8_t nonce[KEYRING_NONCE_LEN], const uint8_t *ad, size_t ad_len,
-                       const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[KEYRING_TAG_LEN])
+                       const uint8_t nonce[KEYRING_NONCE_LEN], const char *label, size_t label_len,
+                       const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t len,
+                       uint8_t *out, uint8_t tag[KEYRING_TAG_LEN])
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int outl = 0, finl = 0, rc = -1;
@@ -435,8 +525,7 @@ static int keyring_gcm(int encrypt, const uint8_t key[KEYRING_KEY_LEN],
     if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, KEYRING_NONCE_LEN, NULL) != 1 ||
         EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, encrypt) != 1 ||
-        EVP_CipherUpdate(ctx, NULL, &outl, (const uint8_t *)KEYRING_WRAP_LABEL,
-                         (int)KEYRING_WRAP_LABEL_LEN) != 1)
+        EVP_CipherUpdate(ctx, NULL, &outl, (const uint8_t *)label, (int)label_len) != 1)
         goto done;
     if (ad_len > 0 && EVP_CipherUpdate(ctx, NULL, &outl, ad, (int)ad_len) != 1)
         goto done;
@@ -476,8 +565,8 @@ static enum err keyring_wrap(struct key_provider *kp, const uint8_t *dek, size_t
         rc = ERR_INVALID;
         goto done;
     }
-    if (keyring_gcm(1, k->key, out, ad, ad_len, dek, dek_len, out + KEYRING_NONCE_LEN,
-                    out + KEYRING_NONCE_LEN + dek_len) != 0) {
+    if (keyring_gcm(1, k->key, out, KEYRING_WRAP_LABEL, KEYRING_WRAP_LABEL_LEN, ad, ad_len, dek,
+                    dek_len, out + KEYRING_NONCE_LEN, out + KEYRING_NONCE_LEN + dek_len) != 0) {
         secure_wipe(out, out_cap);
         goto done;
     }
@@ -510,8 +599,8 @@ static enum err keyring_unwrap(struct key_provider *kp, const char *kek_id, cons
     pthread_mutex_lock(&kr->lock);
     const struct keyring_kek *k = keyring_find(kr, kek_id);
     if (k != NULL) {
-        int r = keyring_gcm(0, k->key, wrapped, ad, ad_len, wrapped + KEYRING_NONCE_LEN, len,
-                            dek_out, tag);
+        int r = keyring_gcm(0, k->key, wrapped, KEYRING_WRAP_LABEL, KEYRING_WRAP_LABEL_LEN, ad,
+                            ad_len, wrapped + KEYRING_NONCE_LEN, len, dek_out, tag);
         rc = r == 0 ? ERR_OK : r > 0 ? ERR_INTEGRITY : ERR_INTERNAL;
     }
     pthread_mutex_unlock(&kr->lock);
@@ -534,6 +623,7 @@ static void keyring_destroy(struct key_provider *kp)
             free(kr->keks);
         }
         free(kr->path);
+        secure_wipe(kr->master, sizeof(kr->master));
         pthread_mutex_destroy(&kr->lock);
         free(kr);
     }
@@ -542,7 +632,23 @@ static void keyring_destroy(struct key_provider *kp)
 
 /* ---- public API ---- */
 
+/* Hooks every opened or created keyring provides. */
+static void keyring_set_ops(struct key_provider *kp)
+{
+    kp->wrap = keyring_wrap;
+    kp->unwrap = keyring_unwrap;
+    kp->rotate = keyring_rotate;
+    kp->destroy_kek = keyring_destroy_kek;
+    kp->kek_count = keyring_kek_count;
+    kp->kek_info = keyring_hook_kek_info;
+}
+
 enum err keyring_create(const char *path, struct key_provider **out)
+{
+    return keyring_create_sealed(path, NULL, out);
+}
+
+enum err keyring_create_sealed(const char *path, const uint8_t *master, struct key_provider **out)
 {
     if (path == NULL || out == NULL || path[0] == '\0')
         return ERR_INVALID;
@@ -561,13 +667,16 @@ enum err keyring_create(const char *path, struct key_provider **out)
     if (kp == NULL)
         goto fail;
     struct keyring *kr = kp->impl;
+    if (master != NULL) {
+        kr->sealed = 1;
+        memcpy(kr->master, master, MASTERKEY_LEN);
+    }
     rc = keyring_add_kek(kr);
     if (rc != ERR_OK)
         goto fail;
     kr->keks[0].current = 1;
     kr->current = 0;
-    kp->wrap = keyring_wrap;
-    kp->unwrap = keyring_unwrap;
+    keyring_set_ops(kp);
     rc = keyring_save(kr);
     if (rc != ERR_OK)
         goto fail;
@@ -579,13 +688,29 @@ fail:
     return rc;
 }
 
+/* 1 when the keyring text declares itself sealed (cheap check before the full parse). */
+static int keyring_text_sealed(const char *text, size_t len)
+{
+    json_t *root = json_loadb(text, len, 0, NULL);
+    int sealed = json_integer_value(json_object_get(root, "version")) == KEYRING_FORMAT_SEALED;
+    keyring_json_wipe(root);
+    json_decref(root);
+    return sealed;
+}
+
 enum err keyring_open(const char *path, struct key_provider **out)
+{
+    return keyring_open_sealed(path, NULL, out);
+}
+
+enum err keyring_open_sealed(const char *path, const uint8_t *master, struct key_provider **out)
 {
     if (path == NULL || out == NULL)
         return ERR_INVALID;
     *out = NULL;
     char *text = NULL;
     size_t len = 0;
+    uint8_t env_key[MASTERKEY_LEN];
     enum err rc = keyring_read_file(path, &text, &len);
     if (rc != ERR_OK)
         return rc;
@@ -594,18 +719,65 @@ enum err keyring_open(const char *path, struct key_provider **out)
         rc = ERR_INTERNAL;
         goto done;
     }
-    rc = keyring_parse(kp->impl, text, len);
-    if (rc != ERR_OK) {
-        keyring_destroy(kp);
-        goto done;
+    struct keyring *kr = kp->impl;
+    if (master == NULL && keyring_text_sealed(text, len)) {
+        /* Tools that know nothing of master keys still work when the
+         * environment names one. */
+        rc = masterkey_load(NULL, env_key, NULL, 0);
+        if (rc == ERR_OK)
+            master = env_key;
+        else if (rc != ERR_NOT_FOUND)
+            goto fail;
     }
-    kp->wrap = keyring_wrap;
-    kp->unwrap = keyring_unwrap;
+    if (master != NULL) {
+        kr->sealed = 1;
+        memcpy(kr->master, master, MASTERKEY_LEN);
+    }
+    rc = keyring_parse(kr, text, len);
+    if (rc != ERR_OK)
+        goto fail;
+    keyring_set_ops(kp);
     *out = kp;
+    goto done;
+fail:
+    keyring_destroy(kp);
 done:
+    secure_wipe(env_key, sizeof(env_key));
     secure_wipe(text, len);
     free(text);
     return rc;
+}
+
+enum err keyring_seal(struct key_provider *kp, const uint8_t *master)
+{
+    struct keyring *kr = keyring_impl(kp);
+    if (kr == NULL || master == NULL)
+        return ERR_INVALID;
+    pthread_mutex_lock(&kr->lock);
+    int was_sealed = kr->sealed;
+    uint8_t old[MASTERKEY_LEN];
+    memcpy(old, kr->master, sizeof(old));
+    kr->sealed = 1;
+    memcpy(kr->master, master, MASTERKEY_LEN);
+    enum err rc = keyring_save(kr);
+    if (rc != ERR_OK) {
+        kr->sealed = was_sealed;
+        memcpy(kr->master, old, sizeof(old));
+    }
+    secure_wipe(old, sizeof(old));
+    pthread_mutex_unlock(&kr->lock);
+    return rc;
+}
+
+int keyring_is_sealed(struct key_provider *kp)
+{
+    struct keyring *kr = keyring_impl(kp);
+    if (kr == NULL)
+        return 0;
+    pthread_mutex_lock(&kr->lock);
+    int sealed = kr->sealed;
+    pthread_mutex_unlock(&kr->lock);
+    return sealed;
 }
 
 enum err keyring_rotate(struct key_provider *kp, char *new_id, size_t new_id_cap)
@@ -668,6 +840,18 @@ enum err keyring_kek_info(struct key_provider *kp, size_t i, struct keyring_kek_
         rc = ERR_OK;
     }
     pthread_mutex_unlock(&kr->lock);
+    return rc;
+}
+
+static enum err keyring_hook_kek_info(struct key_provider *kp, size_t i, struct keys_kek_info *info)
+{
+    struct keyring_kek_info ki;
+    enum err rc = keyring_kek_info(kp, i, &ki);
+    if (rc == ERR_OK && info != NULL) {
+        memcpy(info->id, ki.id, sizeof(info->id));
+        info->created = ki.created;
+        info->current = ki.current;
+    }
     return rc;
 }
 

@@ -6,6 +6,11 @@
  *     {"id": "kek-1", "created": 1700000000, "key": "<64 hex>", "state": "retired"},
  *     {"id": "kek-2", "created": 1710000000, "key": "<64 hex>", "state": "current"}]}
  *
+ * With a master key (keys/masterkey.h) the file is version 2, "sealed":
+ * "aes-256-gcm", and each entry holds "sealed_key" (hex of nonce || KEK
+ * encrypted under the master key || tag, associated data
+ * "coffer-keyring-kek-v1" || id) instead of "key".
+ *
  * Exactly one KEK is current. Wrapped DEKs use AES-256-GCM (layout in
  * docs/FORMAT.md). The file is replaced atomically (temporary file, fsync,
  * rename, directory fsync), so a crash leaves either the old or the new keyring.
@@ -39,6 +44,9 @@ struct keyring_kek_info {
  */
 enum err keyring_create(const char *path, struct key_provider **out);
 
+/* As keyring_create, sealing the KEKs under master (MASTERKEY_LEN bytes) when not NULL. */
+enum err keyring_create_sealed(const char *path, const uint8_t *master, struct key_provider **out);
+
 /*
  * Loads the keyring at path. Refuses, with ERR_FORBIDDEN and an error log
  * line, a file that group or others may read, write or execute; refuses
@@ -47,6 +55,26 @@ enum err keyring_create(const char *path, struct key_provider **out);
  * (malformed keyring), ERR_IO, ERR_INTERNAL.
  */
 enum err keyring_open(const char *path, struct key_provider **out);
+
+/*
+ * As keyring_open with the master key master (MASTERKEY_LEN bytes, or NULL).
+ * A sealed keyring opened without a master key uses the one the environment
+ * names (masterkey_load with no path), if any. A master key given for a
+ * keyring that is not sealed is ignored with a warning. The provider keeps
+ * a copy of the master key (wiped on destroy) to seal the file again on rotation.
+ * Errors: those of keyring_open, ERR_UNAUTHENTICATED (sealed and no master
+ * key), ERR_INTEGRITY (the master key does not open it).
+ */
+enum err keyring_open_sealed(const char *path, const uint8_t *master, struct key_provider **out);
+
+/*
+ * Seals (or re-seals under a new master key) the keyring: rewrites the file
+ * atomically in the sealed format. Errors: ERR_INVALID, ERR_IO, ERR_INTERNAL.
+ */
+enum err keyring_seal(struct key_provider *kp, const uint8_t *master);
+
+/* 1 when kp is a keyring stored sealed under a master key. */
+int keyring_is_sealed(struct key_provider *kp);
 
 /*
  * Adds a fresh random KEK, makes it current, retires the previous current

@@ -23,6 +23,13 @@
 #define KEYS_DEK_MAX 64
 #define KEYS_WRAPPED_MAX 256
 
+/* Public facts about one KEK (never its key). */
+struct keys_kek_info {
+    char id[KEYS_KEK_ID_CAP];
+    int64_t created; /* unix time */
+    int current;     /* 1 for the current KEK, 0 for a retired one */
+};
+
 struct key_provider {
     const char *name; /* e.g. "keyring"; static storage */
 
@@ -50,6 +57,22 @@ struct key_provider {
     /* Wipes all key material and frees the provider itself. */
     void (*destroy)(struct key_provider *kp);
 
+    /*
+     * Optional KEK management hooks (NULL when the provider cannot do it);
+     * call them through keys_rotate, keys_destroy_kek, keys_kek_count and
+     * keys_kek_info below.
+     *
+     * rotate: creates a fresh KEK, makes it current and retires the previous
+     * one (still used to unwrap); copies the new id into new_id (may be NULL).
+     * destroy_kek: destroys the retired KEK id for good (ERR_NOT_FOUND,
+     * ERR_CONFLICT for the current KEK). kek_count / kek_info: the KEKs the
+     * provider holds, oldest first.
+     */
+    enum err (*rotate)(struct key_provider *kp, char *new_id, size_t new_id_cap);
+    enum err (*destroy_kek)(struct key_provider *kp, const char *id);
+    size_t (*kek_count)(struct key_provider *kp);
+    enum err (*kek_info)(struct key_provider *kp, size_t i, struct keys_kek_info *info);
+
     void *impl; /* implementation state */
 };
 
@@ -58,6 +81,36 @@ static inline void key_provider_free(struct key_provider *kp)
 {
     if (kp != NULL && kp->destroy != NULL)
         kp->destroy(kp);
+}
+
+/* Rotates the KEK of kp. Errors: ERR_UNAVAILABLE (kp cannot rotate), those of the hook. */
+static inline enum err keys_rotate(struct key_provider *kp, char *new_id, size_t new_id_cap)
+{
+    if (kp == NULL || kp->rotate == NULL)
+        return ERR_UNAVAILABLE;
+    return kp->rotate(kp, new_id, new_id_cap);
+}
+
+/* Destroys retired KEK id. Errors: ERR_UNAVAILABLE (kp cannot), those of the hook. */
+static inline enum err keys_destroy_kek(struct key_provider *kp, const char *id)
+{
+    if (kp == NULL || kp->destroy_kek == NULL)
+        return ERR_UNAVAILABLE;
+    return kp->destroy_kek(kp, id);
+}
+
+/* Number of KEKs kp holds, 0 when it cannot tell. */
+static inline size_t keys_kek_count(struct key_provider *kp)
+{
+    return kp != NULL && kp->kek_count != NULL ? kp->kek_count(kp) : 0;
+}
+
+/* Facts about KEK i (0 = oldest). Errors: ERR_UNAVAILABLE, ERR_NOT_FOUND (i). */
+static inline enum err keys_kek_info(struct key_provider *kp, size_t i, struct keys_kek_info *info)
+{
+    if (kp == NULL || kp->kek_info == NULL)
+        return ERR_UNAVAILABLE;
+    return kp->kek_info(kp, i, info);
 }
 
 #endif

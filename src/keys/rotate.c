@@ -15,7 +15,6 @@
 #include "app/app.h"
 #include "audit/audit.h"
 #include "audit/event.h"
-#include "keys/keyring.h"
 #include "meta/access.h"
 #include "meta/keys_store.h"
 #include "util/log.h"
@@ -38,14 +37,14 @@ struct keys_rotator {
     char error[160];
 };
 
-/* ---- provider dispatch (the local keyring today) ---- */
+/* ---- provider dispatch (any provider with the KEK management hooks) ---- */
 
 enum err rotate_current_kek(struct key_provider *kp, char *out, size_t cap)
 {
-    size_t n = keyring_kek_count(kp);
+    size_t n = keys_kek_count(kp);
     for (size_t i = 0; i < n; i++) {
-        struct keyring_kek_info info;
-        if (keyring_kek_info(kp, i, &info) == ERR_OK && info.current) {
+        struct keys_kek_info info;
+        if (keys_kek_info(kp, i, &info) == ERR_OK && info.current) {
             int w = snprintf(out, cap, "%s", info.id);
             return w < 0 || (size_t)w >= cap ? ERR_INVALID : ERR_OK;
         }
@@ -55,10 +54,10 @@ enum err rotate_current_kek(struct key_provider *kp, char *out, size_t cap)
 
 static int64_t rotate_current_created(struct key_provider *kp)
 {
-    size_t n = keyring_kek_count(kp);
+    size_t n = keys_kek_count(kp);
     for (size_t i = 0; i < n; i++) {
-        struct keyring_kek_info info;
-        if (keyring_kek_info(kp, i, &info) == ERR_OK && info.current)
+        struct keys_kek_info info;
+        if (keys_kek_info(kp, i, &info) == ERR_OK && info.current)
             return info.created;
     }
     return 0;
@@ -173,15 +172,15 @@ static json_t *rotate_destroy_unused(struct app *app, struct keys_rotator *kr)
 {
     json_t *destroyed = json_array();
     pthread_rwlock_wrlock(&kr->wraps);
-    size_t n = keyring_kek_count(app->keys);
+    size_t n = keys_kek_count(app->keys);
     for (size_t i = n; i-- > 0;) {
-        struct keyring_kek_info info;
+        struct keys_kek_info info;
         int64_t refs = -1;
-        if (keyring_kek_info(app->keys, i, &info) != ERR_OK || info.current)
+        if (keys_kek_info(app->keys, i, &info) != ERR_OK || info.current)
             continue;
         if (keys_store_kek_refs(app->meta, info.id, &refs) != ERR_OK || refs != 0)
             continue;
-        if (keyring_destroy_kek(app->keys, info.id) == ERR_OK)
+        if (keys_destroy_kek(app->keys, info.id) == ERR_OK)
             json_array_append_new(destroyed, json_string(info.id));
     }
     pthread_rwlock_unlock(&kr->wraps);
@@ -303,7 +302,7 @@ enum err rotate_open(struct app *app)
     /* Resume: an unfinished rotation, or keys left under a retired KEK. */
     struct keys_rotation_rec rec;
     kr->work =
-        keys_store_rotation_open(app->meta, &rec) == ERR_OK || keyring_kek_count(app->keys) > 1;
+        keys_store_rotation_open(app->meta, &rec) == ERR_OK || keys_kek_count(app->keys) > 1;
     if (kr->work)
         log_info("key rotation: resuming re-wrapping under the current KEK");
     app->rotator = kr;
@@ -344,7 +343,7 @@ enum err rotate_start(struct app *app, const char *by, int batch, int pause_ms, 
     if (batch < 1 || batch > ROTATE_BATCH_MAX || pause_ms < 0 || pause_ms > ROTATE_PAUSE_MAX_MS ||
         new_kek == NULL)
         return ERR_INVALID;
-    if (!keyring_is(app->keys))
+    if (app->keys == NULL || app->keys->rotate == NULL)
         return ERR_UNAVAILABLE;
     pthread_mutex_lock(&kr->lock);
     struct keys_rotation_rec rec;
@@ -354,7 +353,7 @@ enum err rotate_start(struct app *app, const char *by, int batch, int pause_ms, 
         return ERR_CONFLICT;
     }
     char id[KEYS_KEK_ID_CAP];
-    e = keyring_rotate(app->keys, id, sizeof(id));
+    e = keys_rotate(app->keys, id, sizeof(id));
     int64_t rid = 0;
     if (e == ERR_OK)
         e = keys_store_rotation_begin(app->meta, id, by, batch, pause_ms, &rid);

@@ -5,9 +5,10 @@
 # tombstone and the audit event present; legal hold and retention locks
 # blocking erasure and deletion; a compliance lock that cannot be shortened.
 #
-# The MFA guardrail for erasure: this test installs a global Deny of
-# artifact:Erase without MFA (as the default guardrail does), checks that an
-# erase without MFA is refused, then relaxes that guardrail with
+# The MFA guardrail for erasure: the built-in global guardrail
+# erase-needs-mfa refuses an erase without MFA; this test checks that, puts
+# the same Deny again under that name (as an administrator restoring it
+# would), checks the refusal again, then relaxes that guardrail with
 # `coffer policy put` so the rest of the test can erase with a password login.
 . "$(dirname "$0")/lib.sh"
 e2e_init erase
@@ -34,6 +35,8 @@ check "version 2 has a blob on disk" test -f "$DATA/blobs/${blob_v2:0:2}/$blob_v
 sha2=$(sha256sum "$FILES/m2" | cut -c1-64)
 
 # ---------------------------------------------------------------- guardrail
+expect_exit 4 coffer erase gdpr/dev/model@2 --reason "subject request"
+assert_contains "$(cat "$LAST_ERR")" "DenyEraseWithoutMfa" "the built-in guardrail refuses an erase without MFA"
 cat >"$FILES/guard.json" <<'JSON'
 {"Version": "2012-10-17", "Statement": [{"Sid": "DenyEraseWithoutMfa", "Effect": "Deny",
   "Principal": "*", "Action": "artifact:Erase", "Resource": "*",

@@ -718,7 +718,7 @@ static const struct bcase builtin_cases[] = {
     {__LINE__, "security-admin", "act=admin:Policies res=*", 'A'},
     {__LINE__, "security-admin", "act=admin:Keys res=*", 'A'},
     {__LINE__, "security-admin", "act=artifact:Download", 'I'},
-    {__LINE__, "admin", "act=artifact:Erase", 'A'},
+    {__LINE__, "admin", "act=artifact:Erase mfa=1", 'A'},
     {__LINE__, "admin", "act=admin:Users res=*", 'A'},
     /* Guardrails: prod changes need MFA; restricted downloads need MFA. */
     {__LINE__, "admin", "act=artifact:Write res=fraud/prod/m", 'D'},
@@ -732,6 +732,10 @@ static const struct bcase builtin_cases[] = {
     {__LINE__, "admin", "act=artifact:Read sens=3 clr=3", 'A'},
     {__LINE__, "admin", "act=artifact:Download sens=3 clr=2 mfa=1", 'C'},
     {__LINE__, "data-scientist", "act=artifact:Download sens=3 clr=3", 'D'},
+    /* Guardrail: erasure needs MFA, whatever the role. */
+    {__LINE__, "admin", "act=artifact:Erase", 'D'},
+    {__LINE__, "admin", "act=artifact:Erase res=fraud/dev/m@2 mfa=0", 'D'},
+    {__LINE__, "admin", "act=artifact:Erase res=fraud/dev/m@2 mfa=1", 'A'},
 };
 
 static void test_builtins(void **state)

@@ -461,7 +461,7 @@ static void test_builtin_files_match(void **state)
     (void)state;
     size_t n;
     const struct authz_builtin *bi = authz_builtins(&n);
-    assert_int_equal(n, 10);
+    assert_int_equal(n, 11);
     const char *roles[] = {"viewer",  "data-scientist", "ml-engineer", "deployer",
                            "auditor", "security-admin", "admin"};
     for (size_t r = 0; r < sizeof(roles) / sizeof(roles[0]); r++) {
@@ -497,7 +497,7 @@ static void test_builtin_files_match(void **state)
         json_decref(doc);
         globals += bi[i].global;
     }
-    assert_int_equal(globals, 3);
+    assert_int_equal(globals, 4);
 }
 
 int main(void)
