@@ -10,6 +10,8 @@
 #   BENCH_DIR=...  where the database lives (default: a new directory under
 #                  $TMPDIR or /tmp; every batch is fsynced, so the disk matters)
 #   BUILD=build    the CMake build whose libcoffer_core.a is linked
+#   HSM=1          also run it with the KEKs in a SoftHSM2 token (a temporary
+#                  token, initialised here), HSM_COUNT DEKs (default COUNT)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,3 +43,17 @@ chmod 700 "$WORK"
 trap '[ "$CLEAN" = 1 ] && rm -rf "$WORK"' EXIT
 echo "== re-wrap benchmark: $(nproc) cores, $COUNT DEKs, batch $BATCH, database in $WORK ($(df -PT "$WORK" | awk 'NR==2 {print $2}'))"
 "$BIN" "$WORK" "$COUNT" "$BATCH"
+
+if [ "${HSM:-0}" = 1 ]; then
+    MODULE=/usr/lib/softhsm/libsofthsm2.so
+    [ -f "$MODULE" ] || { echo "SoftHSM2 is not installed (scripts/install-deps.sh)" >&2; exit 1; }
+    HSM_WORK="$WORK/hsm"
+    mkdir -p "$HSM_WORK/tokens" "$HSM_WORK/store"
+    printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
+        "$HSM_WORK" >"$HSM_WORK/softhsm2.conf"
+    export SOFTHSM2_CONF="$HSM_WORK/softhsm2.conf"
+    softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 5678 >/dev/null
+    echo "== SoftHSM2: ${HSM_COUNT:-$COUNT} DEKs, batch $BATCH"
+    COFFER_PKCS11_PIN=1234 "$BIN" "$HSM_WORK/store" "${HSM_COUNT:-$COUNT}" "$BATCH" \
+        "pkcs11:module=$MODULE;token=bench"
+fi

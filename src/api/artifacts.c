@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "api/gate.h"
 #include "api/record.h"
+#include "app/pii.h"
 #include "blob/blob.h"
 #include "crypt/envelope.h"
 #include "crypt/stream.h"
@@ -143,6 +144,8 @@ struct push_state {
     uint64_t size;
     int existed;       /* the artifact had a live version before this push */
     int may_read;      /* the caller could read it before this push */
+    int pii_wanted;    /* the kind is one the PII scan covers */
+    struct pii_scanner *pii; /* NULL when the upload is not scanned */
 };
 
 static enum err push_parse_query(struct request *r, struct push_state *ps)
@@ -230,6 +233,10 @@ enum err api_push_start(struct request *r)
      * whoever may not read the artifact learns nothing of it from the answer. */
     ps->existed = exists;
     ps->may_read = !exists || gate_allows(r, "artifact:Read", ps->path.full, &res);
+    if (e == ERR_OK) {
+        const char *kind = exists ? cur.kind : ps->has_kind ? ps->kind : "other";
+        ps->pii_wanted = pii_scan_wanted(r->app->meta, kind);
+    }
     if (exists)
         meta_version_clear(&cur);
     if (e != ERR_OK)
@@ -241,6 +248,8 @@ enum err api_push_start(struct request *r)
     ps->sha = EVP_MD_CTX_new();
     if (ps->sha == NULL || EVP_DigestInit_ex(ps->sha, EVP_sha256(), NULL) != 1)
         return http_fail(r, ERR_INTERNAL, "hash initialisation failed");
+    if (ps->pii_wanted && pii_scanner_new(&ps->pii) != ERR_OK)
+        return http_fail(r, ERR_INTERNAL, "out of memory");
     if (envelope_new_dek(ps->dek) != ERR_OK)
         return http_fail(r, ERR_INTERNAL, "no randomness for a data key");
     if (blob_upload_begin(r->app->blobs, &ps->up) != ERR_OK)
@@ -263,6 +272,8 @@ enum err api_push_data(struct request *r, const uint8_t *buf, size_t len)
     ps->size += len;
     if (EVP_DigestUpdate(ps->sha, buf, len) != 1)
         return http_fail(r, ERR_INTERNAL, "hashing failed");
+    if (ps->pii != NULL)
+        pii_scanner_feed(ps->pii, buf, len);
     if (stream_writer_update(ps->writer, buf, len) != ERR_OK)
         return http_fail(r, ERR_IO, "writing the content failed; check disk space");
     return ERR_OK;
@@ -279,6 +290,22 @@ enum err api_push_finish(struct request *r)
     hex_encode(digest, sizeof(digest), hex);
     if (stream_writer_finish(ps->writer) != ERR_OK)
         return http_fail(r, ERR_IO, "writing the content failed; check disk space");
+    /* Personal data found: tag the artifact and label the version at least
+     * confidential, whatever was asked (docs/COMPLIANCE.md). */
+    json_t *pii = NULL;
+    if (ps->pii != NULL) {
+        pii_scanner_finish(ps->pii);
+        pii = pii_scanner_report(ps->pii);
+        if (pii == NULL)
+            return http_fail(r, ERR_INTERNAL, "out of memory");
+        json_object_set_new(pii, "scanned", json_boolean(pii_scanner_is_text(ps->pii)));
+        if (pii_scanner_total(ps->pii) > 0) {
+            json_object_set_new(ps->tags, "pii", json_string("detected"));
+            int confidential = meta_sensitivity_level("confidential");
+            if (ps->sensitivity < confidential)
+                ps->sensitivity = confidential;
+        }
+    }
     uint8_t wrapped[KEYS_WRAPPED_MAX];
     size_t wrapped_len = 0;
     char kek_id[KEYS_KEK_ID_CAP];
@@ -289,10 +316,12 @@ enum err api_push_finish(struct request *r)
     secure_wipe(ps->dek, sizeof(ps->dek));
     if (e != ERR_OK) {
         rotate_wrap_leave(r->app);
+        json_decref(pii);
         return http_fail(r, ERR_UNAVAILABLE, "the key provider could not wrap the data key");
     }
     if (blob_upload_commit(r->app->blobs, &ps->up) != ERR_OK) {
         rotate_wrap_leave(r->app);
+        json_decref(pii);
         return http_fail(r, ERR_IO, "storing the content failed; check disk space");
     }
     ps->upload_open = 0;
@@ -316,6 +345,7 @@ enum err api_push_finish(struct request *r)
     e = meta_version_commit(r->app->meta, &nv, &version);
     rotate_wrap_leave(r->app);
     if (e != ERR_OK) {
+        json_decref(pii);
         blob_remove(r->app->blobs, ps->up.blob_id);
         if (e == ERR_CONFLICT)
             return http_fail(r, e, "%s exists with another kind", ps->path.full);
@@ -330,13 +360,22 @@ enum err api_push_finish(struct request *r)
                          .status = 201,
                          .bytes = (int64_t)ps->size,
                          .sha256 = hex};
-    if (api_record(r, &rec) != ERR_OK)
+    /* Counts and redacted samples only: the audit log never holds the values. */
+    json_t *detail = pii != NULL ? json_pack("{s:O}", "pii", pii) : NULL;
+    rec.detail = detail;
+    e = api_record(r, &rec);
+    json_decref(detail);
+    if (e != ERR_OK) {
+        json_decref(pii);
         return ERR_UNAVAILABLE;
+    }
     r->status = 201;
     r->json = json_pack("{s:s, s:s, s:I}", "path", ps->path.full, "sha256", hex, "size",
                         (json_int_t)ps->size);
     if (ps->may_read)
         json_object_set_new(r->json, "version", json_integer((json_int_t)version));
+    if (pii != NULL)
+        json_object_set_new(r->json, "pii", pii);
     log_info("push %s %s@%llu %llu bytes by %s", r->request_id, ps->path.full,
              (unsigned long long)version, (unsigned long long)ps->size, r->who.name);
     return ERR_OK;
@@ -351,6 +390,7 @@ void api_push_cleanup(struct request *r)
     if (ps->upload_open)
         blob_upload_abort(&ps->up);
     EVP_MD_CTX_free(ps->sha);
+    pii_scanner_free(ps->pii);
     json_decref(ps->tags);
     json_decref(ps->parents);
     secure_wipe(ps->dek, sizeof(ps->dek));

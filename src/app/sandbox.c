@@ -56,9 +56,9 @@ enum err sandbox_check_files(const char *data_dir)
         const char *name;
         int required;
     } files[] = {
-        {"coffer.db", 1},         {"coffer.db-wal", 0},    {"coffer.db-shm", 0},
-        {"keys/keyring.json", 0}, {"tls/server.key", 0},   {"tls/ca.key", 0},
-        {"audit/signing.key", 0}, {"audit/events.log", 0}, {"audit/heads.log", 0},
+        {"coffer.db", 1},          {"coffer.db-wal", 0},    {"coffer.db-shm", 0},
+        {"keys/keyring.json", 0},  {"tls/server.key", 0},   {"tls/ca.key", 0},
+        {"audit/signing.key", 0},  {"audit/events.log", 0}, {"audit/heads.log", 0},
         {"keys/provider.json", 0}, /* a store on a PKCS#11 token has no keyring file */
     };
     enum err worst = ERR_OK;
@@ -147,6 +147,7 @@ static const char *const sandbox_allowed[] = {
     "mkdir",
     "mkdirat",
     "getdents64",
+    "getdents",
     "fchmod",
     "fchown",
     "umask",

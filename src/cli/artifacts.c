@@ -56,6 +56,25 @@ static int client_begin(struct args *a, struct client *c, int argc, char **argv,
     return client_setup(c, 1);
 }
 
+/* Tells the uploader on stderr what the server's PII scan found (counts
+ * per type; the server never returns the values). */
+static void push_warn_pii(json_t *pii)
+{
+    if (!json_is_true(json_object_get(pii, "detected")))
+        return;
+    fprintf(stderr, "coffer: warning: personal data detected (");
+    const char *type;
+    json_t *n;
+    int first = 1;
+    json_object_foreach(json_object_get(pii, "types"), type, n)
+    {
+        fprintf(stderr, "%s%s %lld", first ? "" : ", ", type, (long long)json_integer_value(n));
+        first = 0;
+    }
+    fprintf(stderr, "); the artifact is tagged pii=detected and this version is labelled at "
+                    "least confidential\n");
+}
+
 int cli_push(int argc, char **argv)
 {
     static const char usage[] =
@@ -105,6 +124,7 @@ int cli_push(int argc, char **argv)
     json_t *out = NULL;
     if ((rc = client_upload(&c, url, a.pos[0], &out)) != 0)
         return rc;
+    push_warn_pii(json_object_get(out, "pii"));
     if (c.json_output)
         print_json(out);
     else

@@ -29,17 +29,18 @@
 
 static void init_usage(FILE *f)
 {
-    fprintf(f, "usage: coffer init --data DIR [--admin NAME] [--admin-password-stdin] "
-               "[--tls-san NAME]...\n"
-               "                   [--master-key-file PATH | --kek pkcs11:URI]\n\n"
-               "Creates a new data directory: database, encrypted blob store, keyring (mode 0600),\n"
-               "a CA and server certificate under DIR/tls, and the bootstrap admin. Prints the\n"
-               "admin password once unless one is read from stdin. Refuses an existing,\n"
-               "non-empty directory.\n"
-               "--master-key-file seals the keyring under a master key kept in PATH, outside\n"
-               "DIR (created, mode 0600, when absent); COFFER_MASTER_KEY does the same from the\n"
-               "environment. --kek pkcs11:module=SO;token=LABEL;pin-file=PATH keeps the KEKs in\n"
-               "a PKCS#11 token instead (PIN from pin-file or COFFER_PKCS11_PIN). docs/KEYS.md.\n");
+    fprintf(f,
+            "usage: coffer init --data DIR [--admin NAME] [--admin-password-stdin] "
+            "[--tls-san NAME]...\n"
+            "                   [--master-key-file PATH | --kek pkcs11:URI]\n\n"
+            "Creates a new data directory: database, encrypted blob store, keyring (mode 0600),\n"
+            "a CA and server certificate under DIR/tls, and the bootstrap admin. Prints the\n"
+            "admin password once unless one is read from stdin. Refuses an existing,\n"
+            "non-empty directory.\n"
+            "--master-key-file seals the keyring under a master key kept in PATH, outside\n"
+            "DIR (created, mode 0600, when absent); COFFER_MASTER_KEY does the same from the\n"
+            "environment. --kek pkcs11:module=SO;token=LABEL;pin-file=PATH keeps the KEKs in\n"
+            "a PKCS#11 token instead (PIN from pin-file or COFFER_PKCS11_PIN). docs/KEYS.md.\n");
 }
 
 static int dir_is_empty_or_absent(const char *path)
@@ -76,15 +77,17 @@ static int init_mkdir(const char *base, const char *sub)
  * sealed when a master key file or COFFER_MASTER_KEY is given. Describes
  * the result in note. Returns ERR_OK, or the error after printing why.
  */
-static enum err init_keys(const char *data, const struct pkcs11_config *p11, const char *master_file,
-                     struct key_provider **kp, char *note, size_t note_cap)
+static enum err init_keys(const char *data, const struct pkcs11_config *p11,
+                          const char *master_file, struct key_provider **kp, char *note,
+                          size_t note_cap)
 {
     char path[2048], source[1100] = "";
     if (p11 != NULL) {
         enum err e = pkcs11_open(p11, PKCS11_OPEN_NEW, kp);
         if (e != ERR_OK) {
-            fprintf(stderr, "coffer init: cannot use the PKCS#11 token '%s': %s (see the message "
-                            "above)\n",
+            fprintf(stderr,
+                    "coffer init: cannot use the PKCS#11 token '%s': %s (see the message "
+                    "above)\n",
                     p11->token, err_info(e)->message);
             return e;
         }
@@ -238,8 +241,8 @@ int cli_init(int argc, char **argv)
         init_mkdir(data, "keys") != 0 || init_mkdir(data, "blobs") != 0 ||
         init_mkdir(data, "blobs/tmp") != 0 || init_mkdir(data, "audit") != 0)
         goto out;
-    enum err ke = init_keys(data, use_p11 ? &p11 : NULL, master_file, &kp, key_note,
-                            sizeof(key_note));
+    enum err ke =
+        init_keys(data, use_p11 ? &p11 : NULL, master_file, &kp, key_note, sizeof(key_note));
     if (ke != ERR_OK) {
         rc = err_info(ke)->exit_code;
         goto out;

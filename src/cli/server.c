@@ -19,7 +19,8 @@ static void server_usage(FILE *f)
     fprintf(f, "usage: coffer server --data DIR [--listen HOST:PORT] [--port-file FILE]\n"
                "                     [--threads N] [--behind-proxy] [--new-audit-segment]\n"
                "                     [--syslog udp://HOST:PORT|tcp://HOST:PORT|unix:PATH]\n"
-               "                     [--user NAME] [--no-seccomp] [--master-key-file PATH]\n\n"
+               "                     [--user NAME] [--no-seccomp] [--master-key-file PATH]\n"
+               "                     [--max-per-ip N]\n\n"
                "Serves the registry over HTTPS (default 127.0.0.1:8443). Port 0 picks a free\n"
                "port; --port-file writes the port chosen. --behind-proxy serves plain HTTP on a\n"
                "loopback address for a TLS-terminating proxy that sets X-Forwarded-For and\n"
@@ -29,7 +30,8 @@ static void server_usage(FILE *f)
                "forwards every audit event as an RFC 5424 message (best effort; the audit log\n"
                "stays the record). --user drops root to NAME once the socket is bound (DIR must\n"
                "belong to NAME). After start-up the process is confined to a seccomp allow-list\n"
-               "of system calls (docs/SECURITY.md); --no-seccomp turns that off.\n"
+               "of system calls (docs/SECURITY.md); --no-seccomp turns that off. --max-per-ip\n"
+               "caps concurrent connections from one client address (default 256).\n"
                "--master-key-file opens a keyring sealed under a master key (or set\n"
                "COFFER_MASTER_KEY / COFFER_MASTER_KEY_FILE); see docs/KEYS.md.\n");
 }
@@ -75,6 +77,7 @@ int cli_server(int argc, char **argv)
         {"syslog", required_argument, NULL, 'S'},
         {"user", required_argument, NULL, 'u'},
         {"no-seccomp", no_argument, NULL, 'n'},
+        {"max-per-ip", required_argument, NULL, 'I'},
         {"master-key-file", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -84,6 +87,7 @@ int cli_server(int argc, char **argv)
     int behind_proxy = 0, new_segment = 0, c;
     const char *run_as = NULL, *master_key_file = NULL;
     int no_seccomp = 0;
+    long max_per_ip = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -115,6 +119,13 @@ int cli_server(int argc, char **argv)
         case 'n':
             no_seccomp = 1;
             break;
+        case 'I':
+            max_per_ip = strtol(optarg, NULL, 10);
+            if (max_per_ip < 1 || max_per_ip > 65536) {
+                fprintf(stderr, "coffer server: --max-per-ip must be 1..65536\n");
+                return 2;
+            }
+            break;
         case 'M':
             master_key_file = optarg;
             break;
@@ -142,6 +153,8 @@ int cli_server(int argc, char **argv)
     }
     if (threads > 0)
         app.cfg.threads = (unsigned)threads;
+    if (max_per_ip > 0)
+        app.cfg.max_per_ip = (unsigned)max_per_ip;
     app.cfg.behind_proxy = behind_proxy;
     app.cfg.audit_new_segment = new_segment;
     if (master_key_file != NULL &&

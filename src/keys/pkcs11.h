@@ -63,8 +63,8 @@ enum {
  * owned by the caller (key_provider_free, which logs out, finalises and
  * unloads the module). Only one provider per module may be open at a time
  * in a process. Errors: ERR_NOT_FOUND (module, token or, with
- * PKCS11_OPEN_EXISTING, KEK missing), ERR_CONFLICT (PKCS11_OPEN_NEW), ERR_UNAUTHENTICATED (no PIN or PIN refused), ERR_FORBIDDEN
- * (PIN file readable by others), ERR_INTERNAL (module failure).
+ * PKCS11_OPEN_EXISTING, KEK missing), ERR_CONFLICT (PKCS11_OPEN_NEW), ERR_UNAUTHENTICATED (no PIN
+ * or PIN refused), ERR_FORBIDDEN (PIN file readable by others), ERR_INTERNAL (module failure).
  */
 enum err pkcs11_open(const struct pkcs11_config *cfg, int create, struct key_provider **out);
 

@@ -105,6 +105,7 @@ assert_eq "$?" 0 "server stops cleanly"
 
 # ---------------------------------------------------------------- restart
 server_start "$DATA" || { fail "server restarts with the token"; e2e_finish; }
+expect_ok login_cli admin "$ADMIN_PW"
 for i in 1 2 3 4; do
     expect_ok coffer pull "hsm/dev/model@$i" -o "$OUT/s$i"
     assert_same_file "$OUT/s$i" "$FILES/f$i" "pull of version $i after restart"
@@ -144,6 +145,7 @@ assert_eq "$(blob_files "$MIG" | xargs sha256sum)" "$blobs_before" "content file
 check "the migration is audited" grep -rq "migrated from the keyring" "$MIG/audit"
 expect_exit 6 coffer keys migrate --data "$MIG" --to "pkcs11:module=$MODULE;token=second;pin-file=$HSM/pin"
 server_start "$MIG" || { fail "the migrated store starts on the token"; e2e_finish; }
+expect_ok login_cli admin "$ADMIN_PW"
 for i in 1 2 3 4 5; do
     expect_ok coffer pull "mig/dev/data@$i" -o "$OUT/m$i"
     assert_same_file "$OUT/m$i" "$FILES/m$i" "pull of migrated version $i"

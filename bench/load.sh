@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Load benchmark (docs/PERFORMANCE.md, "Load"), with wrk over HTTPS keep-alive
+# on loopback:
+#   1. authorized metadata reads per second (GET /v1/artifacts/PATH with a
+#      bearer token) against nginx serving a small static file, in the same
+#      run, same client settings (target: Coffer >= 0.5x nginx);
+#   2. 500 concurrent connections of mixed reads, downloads and uploads for
+#      DURATION seconds (default 60): zero errors, and the server's RSS is
+#      sampled every second to show it stays bounded.
+# Environment: COFFER_BIN (default build/coffer), DURATION (60), RPS_SECONDS
+# (15), RPS_CONNS (64), THREADS (2 wrk threads).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+BIN="${COFFER_BIN:-$ROOT/build/coffer}"
+DURATION="${DURATION:-60}"
+RPS_SECONDS="${RPS_SECONDS:-15}"
+RPS_CONNS="${RPS_CONNS:-64}"
+THREADS="${THREADS:-2}"
+die() { echo "load.sh: $*" >&2; exit 1; }
+note() { echo "# $*"; }
+[ -x "$BIN" ] || die "build first (make build) or set COFFER_BIN"
+command -v wrk >/dev/null || die "wrk is missing (apt-get install wrk)"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/coffer-load.XXXXXX")
+chmod 700 "$WORK"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+DATA="$WORK/data"
+PW='Load-Bench-Admin-Password-1'
+printf '%s\n' "$PW" | "$BIN" init --data "$DATA" --admin admin --admin-password-stdin >/dev/null
+"$BIN" server --data "$DATA" --listen 127.0.0.1:0 --port-file "$WORK/port" --max-per-ip 1024 \
+    >"$WORK/server.log" 2>&1 &
+SPID=$!
+PIDS+=("$SPID")
+for i in $(seq 1 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+PORT=$(cat "$WORK/port")
+URL="https://127.0.0.1:$PORT"
+CA="$DATA/tls/ca.pem"
+TOKEN=$(curl -s --cacert "$CA" -H 'Content-Type: application/json' \
+    --data-binary "{\"user\":\"admin\",\"password\":\"$PW\"}" "$URL/v1/auth/login" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+head -c 1024 /dev/urandom >"$WORK/small.bin"
+curl -s --fail -o /dev/null --cacert "$CA" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/octet-stream' --data-binary @"$WORK/small.bin" \
+    -X PUT "$URL/v1/objects/bench/dev/small?kind=other" || die "cannot push the test artifact"
+curl -s --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$URL/v1/artifacts/bench/dev/small" \
+    >"$WORK/meta.json"
+META_BYTES=$(wc -c <"$WORK/meta.json")
+
+# nginx: one static file of the same size as Coffer's metadata answer, same
+# certificate, keep-alive, as many workers as Coffer has threads (4).
+NPREFIX="$WORK/nginx"
+mkdir -p "$NPREFIX/root"
+cp "$WORK/meta.json" "$NPREFIX/root/small.json"
+cp "$DATA/tls/server.pem" "$DATA/tls/server.key" "$NPREFIX/"
+NPORT=$(free_port)
+cat >"$NPREFIX/nginx.conf" <<NGX
+worker_processes 4;
+pid $NPREFIX/nginx.pid;
+error_log $NPREFIX/error.log warn;
+daemon off;
+events { worker_connections 2048; }
+http {
+    client_body_temp_path $NPREFIX/cb; proxy_temp_path $NPREFIX/px;
+    fastcgi_temp_path $NPREFIX/fc; uwsgi_temp_path $NPREFIX/uw; scgi_temp_path $NPREFIX/sc;
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NPORT ssl;
+        ssl_certificate $NPREFIX/server.pem;
+        ssl_certificate_key $NPREFIX/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root $NPREFIX/root;
+        location / { default_type application/json; }
+    }
+}
+NGX
+"$NGINX" -p "$NPREFIX" -c "$NPREFIX/nginx.conf" -e "$NPREFIX/error.log" &
+PIDS+=("$!")
+for i in $(seq 1 50); do
+    curl -s -k -o /dev/null "https://127.0.0.1:$NPORT/small.json" && break
+    sleep 0.1
+done
+
+note "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+note "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $("$NGINX" -v 2>&1 | sed 's/.*version: //'), coffer $("$BIN" version | cut -d' ' -f2)"
+note "metadata answer: $META_BYTES bytes; nginx serves a static copy of it"
+
+export COFFER_TOKEN="$TOKEN" LOAD_PATH=bench/dev/small
+rps() { grep -E '^Requests/sec' "$1" | awk '{print $2}'; }
+LOAD_MODE=read wrk -t"$THREADS" -c"$RPS_CONNS" -d"${RPS_SECONDS}s" --latency \
+    -s "$HERE/load/mixed.lua" "$URL" >"$WORK/coffer-rps.txt" 2>&1
+wrk -t"$THREADS" -c"$RPS_CONNS" -d"${RPS_SECONDS}s" --latency \
+    "https://127.0.0.1:$NPORT/small.json" >"$WORK/nginx-rps.txt" 2>&1
+C=$(rps "$WORK/coffer-rps.txt")
+N=$(rps "$WORK/nginx-rps.txt")
+RATIO=$(python3 -c "print('%.2f' % ($C / $N))")
+echo "metadata reads/s: coffer $C, nginx static $N, ratio $RATIO (target >= 0.5)"
+grep -E 'LOAD|Non-2xx|Socket errors' "$WORK/coffer-rps.txt" || true
+
+rss() { awk '/VmRSS/ {print $2}' "/proc/$SPID/status"; }
+RSS0=$(rss)
+( while kill -0 "$SPID" 2>/dev/null; do rss; sleep 1; done ) >"$WORK/rss.txt" &
+SAMPLER=$!
+PIDS+=("$SAMPLER")
+LOAD_MODE=mixed wrk -t"$THREADS" -c500 -d"${DURATION}s" --timeout 10s --latency \
+    -s "$HERE/load/mixed.lua" "$URL" >"$WORK/mixed.txt" 2>&1
+kill "$SAMPLER" 2>/dev/null || true
+LINE=$(grep -E '^LOAD' "$WORK/mixed.txt" || echo "LOAD missing")
+echo "500 connections, ${DURATION}s mixed: $(rps "$WORK/mixed.txt") req/s; $LINE"
+grep -E 'Non-2xx|Socket errors' "$WORK/mixed.txt" || echo "no socket errors, no non-2xx answers"
+python3 - "$WORK/rss.txt" "$RSS0" <<'PY'
+import sys
+v = [int(x) for x in open(sys.argv[1]).read().split()]
+n = len(v); q = max(1, n // 4)
+print("server RSS (MiB): before %.1f, max %.1f, mean of first quarter %.1f, of last quarter %.1f, samples %d"
+      % (int(sys.argv[2]) / 1024, max(v) / 1024, sum(v[:q]) / q / 1024, sum(v[-q:]) / q / 1024, n))
+PY
+kill -0 "$SPID" || die "the server died under load"
+echo "server log errors: $(grep -c ' error ' "$WORK/server.log" || true)"
