@@ -10,6 +10,7 @@ PKGS=(
   libcmocka-dev
   curl openssl sqlite3 oathtool xxd python3 python3-yaml procps util-linux
   libseccomp-dev cppcheck valgrind sslscan
+  libp11-kit-dev softhsm2 opensc
 )
 
 missing=()

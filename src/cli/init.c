@@ -106,10 +106,11 @@ static enum err init_keys(const char *data, const struct pkcs11_config *p11,
             fprintf(stderr, "coffer init: keep the master key file outside %s\n", data);
             return ERR_INVALID;
         }
-        e = masterkey_read_file(master_file, key);
-        if (e == ERR_NOT_FOUND) {
+        if (access(master_file, F_OK) != 0 && errno == ENOENT) {
             e = masterkey_generate_file(master_file, key);
             generated = e == ERR_OK;
+        } else {
+            e = masterkey_read_file(master_file, key);
         }
         snprintf(source, sizeof(source), "%s", master_file);
     } else {

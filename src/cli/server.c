@@ -158,8 +158,8 @@ int cli_server(int argc, char **argv)
     app.cfg.behind_proxy = behind_proxy;
     app.cfg.audit_new_segment = new_segment;
     if (master_key_file != NULL &&
-        snprintf(app.cfg.master_key_file, sizeof(app.cfg.master_key_file), "%s",
-                 master_key_file) >= (int)sizeof(app.cfg.master_key_file)) {
+        snprintf(app.cfg.master_key_file, sizeof(app.cfg.master_key_file), "%s", master_key_file) >=
+            (int)sizeof(app.cfg.master_key_file)) {
         fprintf(stderr, "coffer server: --master-key-file path too long\n");
         return 2;
     }

@@ -296,10 +296,11 @@ enum err keys_seal_keyring(const char *data_dir, const char *master_key_file, in
         snprintf(why, why_cap, "cannot open the keyring %s", path);
         goto done;
     }
-    e = masterkey_read_file(master_key_file, key);
-    if (e == ERR_NOT_FOUND) {
+    if (access(master_key_file, F_OK) != 0 && errno == ENOENT) {
         e = masterkey_generate_file(master_key_file, key);
         *created = e == ERR_OK;
+    } else {
+        e = masterkey_read_file(master_key_file, key);
     }
     if (e != ERR_OK) {
         snprintf(why, why_cap, "cannot read or create the master key file %s", master_key_file);

@@ -301,8 +301,7 @@ enum err rotate_open(struct app *app)
         kr->period = strtoll(text, NULL, 10);
     /* Resume: an unfinished rotation, or keys left under a retired KEK. */
     struct keys_rotation_rec rec;
-    kr->work =
-        keys_store_rotation_open(app->meta, &rec) == ERR_OK || keys_kek_count(app->keys) > 1;
+    kr->work = keys_store_rotation_open(app->meta, &rec) == ERR_OK || keys_kek_count(app->keys) > 1;
     if (kr->work)
         log_info("key rotation: resuming re-wrapping under the current KEK");
     app->rotator = kr;
