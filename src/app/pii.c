@@ -653,30 +653,49 @@ static const uint8_t pii_num_more_tab[256] = {
 };
 
 #ifdef __SSE2__
-/* Bytes of p[0..15] in [lo, lo + span], as a bit mask. */
+/* Bytes of the block equal to c, as a bit mask. */
+static unsigned pii_eq16(__m128i x, char c)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c)));
+}
+
+/* Bytes of the block in [lo, lo + span], as a bit mask. */
 static unsigned pii_range16(__m128i x, char lo, char span)
 {
     __m128i d = _mm_sub_epi8(x, _mm_set1_epi8(lo));
     return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span)), d));
 }
 
-/* Bit k set when p[k] may be an anchor: '@', '+', '(', a digit that is not
- * preceded by a letter or digit within the block, an upper-case letter
- * followed by another (or at the block's end). A superset of what the
- * matchers accept; every candidate is checked again byte by byte. */
+/* Bit k set when p[k] may be an anchor: '@', '+', '(', an upper-case
+ * letter followed by another (or at the block's end), a digit that starts a
+ * run (not preceded by a letter, digit, '_', '.', ':' or '@') unless the run
+ * is at most 9 digits long and ends inside the block at a byte that cannot
+ * continue a number (such a run alone is never a finding). A superset of
+ * what the matchers accept: every candidate is checked again byte by byte. */
 static unsigned pii_candidates16(const uint8_t *p)
 {
     __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
     unsigned dig = pii_range16(x, '0', 9);
     unsigned up = pii_range16(x, 'A', 25);
-    unsigned low = pii_range16(x, 'a', 25);
-    __m128i other = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('@')), _mm_cmpeq_epi8(x, _mm_set1_epi8('+'))),
-        _mm_cmpeq_epi8(x, _mm_set1_epi8('(')));
-    unsigned word = dig | up | low;
-    unsigned starts = dig & ~(word << 1);
+    unsigned at = pii_eq16(x, '@');
+    unsigned other = at | pii_eq16(x, '+') | pii_eq16(x, '(');
     unsigned pairs = up & ((up >> 1) | 0x8000u);
-    return (starts | pairs | (unsigned)_mm_movemask_epi8(other)) & 0xffffu;
+    if (dig == 0)
+        return (pairs | other) & 0xffffu;
+    unsigned low = pii_range16(x, 'a', 25);
+    unsigned dot = pii_eq16(x, '.');
+    unsigned glue = dig | up | low | at | dot | pii_eq16(x, '_') | pii_eq16(x, ':');
+    unsigned cont = dot | pii_eq16(x, ' ') | pii_eq16(x, '-') | pii_eq16(x, ')') | pii_eq16(x, '/');
+    unsigned starts = dig & ~(glue << 1);
+    /* The byte after each run (bit 16: beyond the block, unknown). */
+    unsigned after = (dig + starts) & ~dig;
+    unsigned ended = (after & ~cont & 0xffffu) >> 1;
+    if (ended != 0) {
+        for (int k = 0; k < 8; k++)
+            ended |= (ended >> 1) & dig;
+        starts &= ~ended;
+    }
+    return (starts | pairs | other) & 0xffffu;
 }
 #endif
 
