@@ -14,6 +14,7 @@
 #include "authn/session.h"
 #include "meta/authn_store.h"
 #include "meta/meta.h"
+#include "monitor/monitor.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -142,6 +143,22 @@ enum err api_login(struct request *r)
             ERR_OK)
             return ERR_UNAVAILABLE;
         return http_fail(r, ERR_UNAUTHENTICATED, "wrong user name or password");
+    }
+    /* A suspension hold (monitor/monitor.h) outlives sessions: no new ones. */
+    char held[META_NAME_MAX + 8];
+    snprintf(held, sizeof(held), "user:%s", u.name);
+    if (monitor_is_suspended(r->app, held)) {
+        log_info("login refused %s for '%s' from %s: suspended", r->request_id, u.name,
+                 r->source_ip);
+        e = auth_record_login(r, "auth:Login", u.name, 0,
+                              "principal suspended by an anomaly response", 403, 0);
+        meta_user_clear(&u);
+        if (e != ERR_OK)
+            return ERR_UNAVAILABLE;
+        return http_fail(r, ERR_FORBIDDEN,
+                         "%s is suspended after a security alert; an administrator must review "
+                         "it and run 'coffer alerts clear-suspension %s'",
+                         held, held);
     }
     int mfa = 0;
     e = auth_second_factor(r, &u, otp, now, &mfa);

@@ -110,6 +110,13 @@ static int64_t monitor_hold_since(struct monitor *mon, const char *principal, co
     return since;
 }
 
+int monitor_is_suspended(struct app *app, const char *principal)
+{
+    if (app == NULL || app->monitor == NULL || principal == NULL)
+        return 0;
+    return monitor_hold_since(app->monitor, principal, META_HOLD_SUSPEND) >= 0;
+}
+
 enum err monitor_clear_hold(struct app *app, const char *principal, const char *kind)
 {
     if (app->monitor == NULL)

@@ -41,6 +41,10 @@ void monitor_observe(struct app *app, const struct audit_event *ev, uint64_t ind
  * the request may go on. */
 enum err monitor_check_principal(struct request *r);
 
+/* 1 when principal ("user:NAME", "token:ID", ...) is under a suspension
+ * hold, 0 otherwise (or when monitoring is off). Thread-safe. */
+int monitor_is_suspended(struct app *app, const char *principal);
+
 /* Clears the holds of principal (kind NULL: all). ERR_NOT_FOUND if none. */
 enum err monitor_clear_hold(struct app *app, const char *principal, const char *kind);
 

@@ -116,15 +116,26 @@ assert_ne "$(cat "$HOOK_DIR/0.sig")" "$WRONG" "a different secret does not verif
 log "the suspension is recorded and can be cleared"
 expect_ok coffer audit tail -n 50 --action auth:Blocked --json
 assert_contains "$(cat "$LAST_OUT")" '"principal":"user:bob"' "the refusal is in the audit log"
+printf '{"user":"bob","password":"%s"}' "$BOB_PW" >"$E2E_ROOT/bob.json"
+status=$(api POST /v1/auth/login -H 'Content-Type: application/json' --data-binary @"$E2E_ROOT/bob.json")
+assert_eq "$status" 403 "the suspended principal cannot log in again"
+assert_contains "$(api_body)" "administrator must review" "the login refusal says an admin must clear it"
+assert_not_contains "$(api_body)" '"token"' "no session is issued"
+status=$(api POST /v1/auth/login -H 'Content-Type: application/json' --data-binary @"$E2E_ROOT/bad.json")
+assert_eq "$status" 401 "a wrong password still answers 401 (the hold is not revealed)"
 use_config bob
-expect_ok login_cli bob "$BOB_PW"
-expect_exit 4 coffer whoami
-ok "a new session of the suspended principal is refused too"
+expect_exit 4 login_cli bob "$BOB_PW"
+ok "coffer login of the suspended principal is refused"
 use_config admin
+expect_ok coffer audit tail -n 50 --action auth:Login --json
+assert_contains "$(cat "$LAST_OUT")" 'principal suspended by an anomaly response' \
+    "the refused login is audited"
 expect_exit 5 coffer alerts clear-suspension user:nobody
 expect_ok coffer alerts clear-suspension user:bob
 status=$(api GET /v1/auth/whoami -H "Authorization: Bearer $BOB_TOKEN")
 assert_eq "$status" 200 "cleared: bob works again"
+status=$(api POST /v1/auth/login -H 'Content-Type: application/json' --data-binary @"$E2E_ROOT/bob.json")
+assert_eq "$status" 200 "cleared: bob can log in again"
 expect_ok coffer alerts ack "$FID"
 expect_exit 5 coffer alerts ack "$FID"
 expect_ok coffer alerts
