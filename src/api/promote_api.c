@@ -8,25 +8,21 @@
  *
  * Also the environment rules applied to every write (api_env_check_write).
  */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "api/api.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/environments.h"
+#include "app/reencrypt.h"
 #include "blob/blob.h"
-#include "crypt/envelope.h"
-#include "crypt/stream.h"
 #include "meta/meta.h"
 #include "meta/promote_store.h"
 #include "registry/path.h"
 #include "util/log.h"
-#include "util/secure.h"
 
 #define PROMOTE_MESSAGE_MAX 512
 
@@ -116,77 +112,6 @@ static enum err promote_source(struct request *r, const char *path, uint64_t ver
     return e;
 }
 
-struct promote_copy {
-    EVP_MD_CTX *sha;
-    struct stream_writer *writer;
-    uint64_t size;
-};
-
-static int promote_sink(void *ctx, const uint8_t *buf, size_t len)
-{
-    struct promote_copy *pc = ctx;
-    pc->size += len;
-    if (EVP_DigestUpdate(pc->sha, buf, len) != 1)
-        return -1;
-    return stream_writer_update(pc->writer, buf, len) == ERR_OK ? 0 : -1;
-}
-
-/* Re-encrypts the content of src into a new committed blob (up->blob_id)
- * under a fresh DEK, wrapped into wrapped/kek_id. Plaintext exists only one
- * segment at a time in memory. Verifies the SHA-256 of what was copied. */
-static enum err promote_copy_blob(struct request *r, const struct meta_version *src,
-                                  struct blob_upload *up, uint8_t *wrapped, size_t wrapped_cap,
-                                  size_t *wrapped_len, char *kek_id, size_t kek_cap)
-{
-    uint8_t old_dek[ENVELOPE_DEK_LEN], new_dek[ENVELOPE_DEK_LEN];
-    struct promote_copy pc = {0};
-    int fd = -1, upload_open = 0;
-    uint64_t fsize = 0;
-    enum err e = envelope_unwrap(r->app->keys, src->kek_id, src->wrapped_dek, src->wrapped_len,
-                                 (const uint8_t *)src->blob_id, BLOB_ID_LEN, old_dek);
-    if (e == ERR_OK)
-        e = envelope_new_dek(new_dek);
-    if (e == ERR_OK)
-        e = blob_open_read(r->app->blobs, src->blob_id, &fd, &fsize);
-    if (e == ERR_OK && (e = blob_upload_begin(r->app->blobs, up)) == ERR_OK)
-        upload_open = 1;
-    pc.sha = EVP_MD_CTX_new();
-    if (e == ERR_OK && (pc.sha == NULL || EVP_DigestInit_ex(pc.sha, EVP_sha256(), NULL) != 1))
-        e = ERR_INTERNAL;
-    if (e == ERR_OK)
-        e = stream_writer_new(&pc.writer, new_dek, (const uint8_t *)up->blob_id, BLOB_ID_LEN,
-                              r->app->cfg.segment_size, blob_upload_write, up);
-    if (e == ERR_OK)
-        e = stream_decrypt_fd(fd, old_dek, (const uint8_t *)src->blob_id, BLOB_ID_LEN, promote_sink,
-                              &pc);
-    secure_wipe(old_dek, sizeof(old_dek));
-    if (e == ERR_OK)
-        e = stream_writer_finish(pc.writer);
-    uint8_t digest[32];
-    char hex[65];
-    unsigned dlen = 0;
-    if (e == ERR_OK && EVP_DigestFinal_ex(pc.sha, digest, &dlen) != 1)
-        e = ERR_INTERNAL;
-    if (e == ERR_OK) {
-        hex_encode(digest, sizeof(digest), hex);
-        if (pc.size != src->size || strcmp(hex, src->sha256) != 0)
-            e = ERR_INTEGRITY;
-    }
-    if (e == ERR_OK)
-        e = envelope_wrap(r->app->keys, new_dek, (const uint8_t *)up->blob_id, BLOB_ID_LEN, wrapped,
-                          wrapped_cap, wrapped_len, kek_id, kek_cap);
-    secure_wipe(new_dek, sizeof(new_dek));
-    stream_writer_free(pc.writer);
-    EVP_MD_CTX_free(pc.sha);
-    if (fd >= 0)
-        close(fd);
-    if (e == ERR_OK)
-        e = blob_upload_commit(r->app->blobs, up);
-    if (e != ERR_OK && upload_open)
-        blob_upload_abort(up);
-    return e;
-}
-
 /* Completes request p (in state completing): copies the content into the
  * target and commits the new version. Fills r->json on success. */
 static enum err promote_complete(struct request *r, struct meta_promotion *p)
@@ -207,8 +132,8 @@ static enum err promote_complete(struct request *r, struct meta_promotion *p)
     size_t wrapped_len = 0;
     char kek_id[KEYS_KEK_ID_CAP];
     if (e == ERR_OK) {
-        e = promote_copy_blob(r, &src, &up, wrapped, sizeof(wrapped), &wrapped_len, kek_id,
-                              sizeof(kek_id));
+        e = reencrypt_copy_blob(r->app, &src, &up, wrapped, sizeof(wrapped), &wrapped_len,
+                                kek_id, sizeof(kek_id));
         if (e != ERR_OK)
             meta_version_clear(&src);
     }

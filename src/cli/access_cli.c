@@ -6,18 +6,10 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/util.h"
 #include "cli/cli.h"
 
 #define CLI_POLICY_MAX (64 * 1024)
-
-static void print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        free(s);
-    }
-}
 
 /* Reads a policy document: bounded, and it must be a JSON object. */
 static json_t *load_policy_file(const char *file)
@@ -131,7 +123,7 @@ int cli_policy(int argc, char **argv)
             return 0;
         }
         if (show && !c.json_output) {
-            print_json(json_object_get(out, "document"));
+            cli_print_json(json_object_get(out, "document"));
             json_decref(out);
             return 0;
         }
@@ -180,7 +172,7 @@ int cli_policy(int argc, char **argv)
         fprintf(stderr, "%s", usage);
         return 2;
     }
-    print_json(out);
+    cli_print_json(out);
     json_decref(out);
     return 0;
 }
@@ -295,7 +287,7 @@ int cli_role(int argc, char **argv)
         fprintf(stderr, "%s", usage);
         return 2;
     }
-    print_json(out);
+    cli_print_json(out);
     json_decref(out);
     return 0;
 }
@@ -370,7 +362,7 @@ int cli_group(int argc, char **argv)
         fprintf(stderr, "%s", usage);
         return 2;
     }
-    print_json(out);
+    cli_print_json(out);
     json_decref(out);
     return 0;
 }

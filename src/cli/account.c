@@ -11,15 +11,6 @@
 #include "cli/util.h"
 #include "util/secure.h"
 
-static void print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        free(s);
-    }
-}
-
 /* coffer login --otp CODE without --user: steps the stored session up to MFA. */
 static int cli_login_step_up(struct client *c, const char *otp)
 {
@@ -33,7 +24,7 @@ static int cli_login_step_up(struct client *c, const char *otp)
     if (rc != 0)
         return rc;
     if (c->json_output)
-        print_json(out);
+        cli_print_json(out);
     else
         printf("Session stepped up with multi-factor authentication\n");
     json_decref(out);
@@ -73,7 +64,7 @@ static int cli_login_oidc(struct client *c)
         return 1;
     }
     if (c->json_output)
-        print_json(out);
+        cli_print_json(out);
     else
         printf("Logged in to %s as %s:%s with an OIDC token\n", c->server,
                json_string_value(json_object_get(out, "type")), c->user);
@@ -215,7 +206,7 @@ int cli_whoami(int argc, char **argv)
     if ((rc = client_json(&c, "GET", "/v1/auth/whoami", NULL, &out)) != 0)
         return rc;
     if (c.json_output) {
-        print_json(out);
+        cli_print_json(out);
     } else {
         char *groups = json_dumps(json_object_get(out, "groups"), JSON_COMPACT);
         printf("%s:%s (clearance %s, via %s%s) groups %s\n",
@@ -293,7 +284,7 @@ int cli_user(int argc, char **argv)
         if ((rc = client_json(&c, "GET", "/v1/users", NULL, &out)) != 0)
             return rc;
         if (c.json_output) {
-            print_json(out);
+            cli_print_json(out);
         } else {
             size_t i;
             json_t *u;
@@ -327,7 +318,7 @@ int cli_user(int argc, char **argv)
         if (rc != 0)
             return rc;
         if (c.json_output)
-            print_json(out);
+            cli_print_json(out);
         else
             print_user(out);
     } else if ((strcmp(sub, "show") == 0 || strcmp(sub, "disable") == 0) && a.npos == 2) {
@@ -339,7 +330,7 @@ int cli_user(int argc, char **argv)
         if ((rc = client_json(&c, show ? "GET" : "POST", path, NULL, &out)) != 0)
             return rc;
         if (c.json_output)
-            print_json(out);
+            cli_print_json(out);
         else if (show)
             print_user(out);
         else
@@ -375,7 +366,7 @@ int cli_user(int argc, char **argv)
         if (!c.json_output)
             printf("Password changed for %s\n", a.pos[1]);
         else
-            print_json(out);
+            cli_print_json(out);
     } else {
         fprintf(stderr, "%s", usage);
         return 2;

@@ -6,17 +6,9 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/util.h"
 #include "cli/cli.h"
 #include "registry/path.h"
-
-static void print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        free(s);
-    }
-}
 
 /* Validates a reference before it goes on the wire (the server checks again). */
 static int check_ref(const char *s, struct artifact_ref *ref)
@@ -126,7 +118,7 @@ int cli_push(int argc, char **argv)
         return rc;
     push_warn_pii(json_object_get(out, "pii"));
     if (c.json_output)
-        print_json(out);
+        cli_print_json(out);
     else
     {
         char ver[48];
@@ -198,7 +190,7 @@ int cli_ls(int argc, char **argv)
     if ((rc = client_json(&c, "GET", url, NULL, &out)) != 0)
         return rc;
     if (c.json_output) {
-        print_json(out);
+        cli_print_json(out);
     } else {
         size_t i;
         json_t *it;
@@ -259,7 +251,7 @@ int cli_show(int argc, char **argv)
     if ((rc = client_json(&c, "GET", url, NULL, &out)) != 0)
         return rc;
     if (c.json_output)
-        print_json(out);
+        cli_print_json(out);
     else
         print_version(out);
     json_decref(out);
@@ -287,7 +279,7 @@ int cli_versions(int argc, char **argv)
     if ((rc = client_json(&c, "GET", url, NULL, &out)) != 0)
         return rc;
     if (c.json_output) {
-        print_json(out);
+        cli_print_json(out);
     } else {
         size_t i;
         json_t *v;
@@ -359,7 +351,7 @@ int cli_label(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (c.json_output)
-        print_json(out);
+        cli_print_json(out);
     else
         print_version(out);
     json_decref(out);
@@ -386,7 +378,7 @@ int cli_rm(int argc, char **argv)
     if ((rc = client_json(&c, "DELETE", url, NULL, &out)) != 0)
         return rc;
     if (c.json_output)
-        print_json(out);
+        cli_print_json(out);
     else
         printf("Deleted %s@%lld\n", json_string_value(json_object_get(out, "path")),
                (long long)json_integer_value(json_object_get(out, "version")));

@@ -8,17 +8,9 @@
 #include <time.h>
 
 #include "cli/args.h"
+#include "cli/util.h"
 #include "cli/cli.h"
 #include "registry/path.h"
-
-static void comp_print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        free(s);
-    }
-}
 
 /* Builds "/v1/PREFIX/ESCAPED" into url. 0 or 2 (too long). */
 static int comp_url(char *url, size_t cap, const char *prefix, const char *arg)
@@ -114,7 +106,7 @@ int cli_erase(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (c.json_output)
-        comp_print_json(out);
+        cli_print_json(out);
     else
         erase_print(out);
     json_decref(out);
@@ -166,7 +158,7 @@ int cli_hold(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (c.json_output) {
-        comp_print_json(out);
+        cli_print_json(out);
     } else if (is_ls) {
         size_t i;
         json_t *h;
@@ -337,7 +329,7 @@ int cli_retention(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (c.json_output)
-        comp_print_json(out);
+        cli_print_json(out);
     else
         retention_print(sub, out);
     json_decref(out);

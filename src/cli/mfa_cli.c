@@ -8,17 +8,9 @@
 
 #include "authn/totp.h"
 #include "cli/args.h"
+#include "cli/util.h"
 #include "cli/cli.h"
 #include "util/secure.h"
-
-static void mfa_cli_print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        secure_free_str(s);
-    }
-}
 
 /* Wipes the secret strings of an answer before it is freed. */
 static void mfa_cli_wipe(json_t *out)
@@ -52,7 +44,7 @@ static int mfa_cli_enroll(struct client *c)
         return 1;
     }
     if (c->json_output) {
-        mfa_cli_print_json(out);
+        cli_print_json(out);
     } else {
         char *qr = totp_qr_terminal(uri);
         printf("Scan this QR code with an authenticator app (or enter the secret by hand):\n\n");
@@ -104,7 +96,7 @@ int cli_mfa(int argc, char **argv)
         if ((rc = mfa_cli_code_call(&c, "/v1/mfa/confirm", a.pos[1], &out)) != 0)
             return rc;
         if (c.json_output) {
-            mfa_cli_print_json(out);
+            cli_print_json(out);
         } else {
             printf("Multi-factor authentication is active. Recovery codes (each works once; "
                    "store them safely, they are not shown again):\n");
@@ -125,7 +117,7 @@ int cli_mfa(int argc, char **argv)
         if ((rc = client_json(&c, "GET", "/v1/mfa", NULL, &out)) != 0)
             return rc;
         if (c.json_output)
-            mfa_cli_print_json(out);
+            cli_print_json(out);
         else
             printf("MFA %s; %lld recovery codes left; this session %s MFA\n",
                    json_is_true(json_object_get(out, "enrolled"))  ? "active"

@@ -8,16 +8,8 @@
 #include <time.h>
 
 #include "cli/args.h"
+#include "cli/util.h"
 #include "cli/cli.h"
-
-static void promote_cli_print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        free(s);
-    }
-}
 
 static void promote_cli_time(json_t *t, char *out, size_t cap)
 {
@@ -95,7 +87,7 @@ int cli_promote(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (c.json_output)
-        promote_cli_print_json(out);
+        cli_print_json(out);
     else
         promote_cli_summary(out);
     json_decref(out);
@@ -118,7 +110,7 @@ int cli_requests(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (c.json_output) {
-        promote_cli_print_json(out);
+        cli_print_json(out);
         json_decref(out);
         return 0;
     }
@@ -179,7 +171,7 @@ static int promote_cli_decide(int argc, char **argv, int approve)
     if (rc != 0)
         return rc;
     if (c.json_output)
-        promote_cli_print_json(out);
+        cli_print_json(out);
     else
         promote_cli_summary(out);
     json_decref(out);

@@ -8,6 +8,7 @@
 
 #include "app/environments.h"
 #include "cli/args.h"
+#include "cli/util.h"
 #include "cli/cli.h"
 #include "util/secure.h"
 
@@ -21,15 +22,6 @@ static void share_cli_time(json_t *t, char *out, size_t cap)
     struct tm tm;
     gmtime_r(&tt, &tm);
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void share_cli_print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        secure_free_str(s);
-    }
 }
 
 static int share_cli_create(struct client *c, const struct args *a)
@@ -78,7 +70,7 @@ static int share_cli_create(struct client *c, const struct args *a)
         secure_wipe((char *)json_string_value(url), json_string_length(url));
     if (c->json_output) {
         json_object_set_new(out, "url", json_string(link));
-        share_cli_print_json(out);
+        cli_print_json(out);
     } else {
         char when[32];
         share_cli_time(json_object_get(out, "expires_at"), when, sizeof(when));
@@ -110,7 +102,7 @@ static int share_cli_list(struct client *c, int all)
     if (rc != 0)
         return rc;
     if (c->json_output) {
-        share_cli_print_json(out);
+        cli_print_json(out);
         json_decref(out);
         return 0;
     }

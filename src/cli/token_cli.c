@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli/args.h"
+#include "cli/util.h"
 #include "cli/cli.h"
 #include "util/secure.h"
 
@@ -59,15 +60,6 @@ static void token_cli_time(long long t, char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void token_cli_print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        secure_free_str(s);
-    }
-}
-
 static int token_cli_create(struct client *c, const struct args *a)
 {
     const char *name = args_get(a, "--name");
@@ -96,7 +88,7 @@ static int token_cli_create(struct client *c, const struct args *a)
         return rc;
     json_t *tok = json_object_get(out, "token");
     if (c->json_output) {
-        token_cli_print_json(out);
+        cli_print_json(out);
     } else {
         char when[32];
         token_cli_time(json_integer_value(json_object_get(out, "expires_at")), when, sizeof(when));
@@ -122,7 +114,7 @@ static int token_cli_list(struct client *c, int all)
     if (rc != 0)
         return rc;
     if (c->json_output) {
-        token_cli_print_json(out);
+        cli_print_json(out);
         json_decref(out);
         return 0;
     }

@@ -1,6 +1,7 @@
 #include "cli/util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/secure.h"
@@ -19,4 +20,13 @@ int cli_read_secret_stdin(char *out, size_t cap)
     if (n == 0)
         return -1;
     return 0;
+}
+
+void cli_print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (s != NULL) {
+        printf("%s\n", s);
+        free(s);
+    }
 }

@@ -250,6 +250,21 @@ static const char *const meta_migrations[] = {
     " decision TEXT NOT NULL,"
     " note TEXT,"
     " decided_at INTEGER NOT NULL);",
+    /* service accounts authenticated by TLS client certificates */
+    "CREATE TABLE service_certs ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " owner_id INTEGER NOT NULL REFERENCES users(id),"
+    " fingerprint BLOB NOT NULL,"
+    " roles TEXT NOT NULL,"
+    " scope TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " last_used_at INTEGER,"
+    " last_used_ip TEXT,"
+    " revoked_at INTEGER,"
+    " revoked_by TEXT);"
+    "CREATE UNIQUE INDEX service_certs_active ON service_certs(fingerprint)"
+    " WHERE revoked_at IS NULL;",
 };
 
 #define META_MIGRATION_COUNT (int)(sizeof(meta_migrations) / sizeof(meta_migrations[0]))
