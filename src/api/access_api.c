@@ -98,8 +98,10 @@ static enum err principal_exists(struct request *r, const char *p)
 static enum err name_from_param(struct request *r, const char *suffix, char *name, size_t cap)
 {
     size_t plen = strlen(r->param), slen = strlen(suffix);
-    if (plen <= slen || strcmp(r->param + plen - slen, suffix) != 0 || plen - slen >= cap)
+    if (plen <= slen || strcmp(r->param + plen - slen, suffix) != 0)
         return http_fail(r, ERR_NOT_FOUND, "no such endpoint");
+    if (plen - slen >= cap)
+        return http_fail(r, ERR_INVALID, "name longer than %zu bytes", cap - 1);
     memcpy(name, r->param, plen - slen);
     name[plen - slen] = '\0';
     if (!authz_name_valid(name))
@@ -425,8 +427,10 @@ static enum err member_args(struct request *r, char *group, size_t cap, const ch
     size_t plen = strlen(r->param);
     static const char suffix[] = "/members";
     size_t slen = sizeof(suffix) - 1;
-    if (plen <= slen || strcmp(r->param + plen - slen, suffix) != 0 || plen - slen >= cap)
+    if (plen <= slen || strcmp(r->param + plen - slen, suffix) != 0)
         return http_fail(r, ERR_NOT_FOUND, "no such endpoint");
+    if (plen - slen >= cap)
+        return http_fail(r, ERR_INVALID, "name longer than %zu bytes", cap - 1);
     memcpy(group, r->param, plen - slen);
     group[plen - slen] = '\0';
     int dup = 0;

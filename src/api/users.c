@@ -160,8 +160,10 @@ enum err api_user_add(struct request *r)
 static enum err user_from_path(struct request *r, const char *suffix, char *name, size_t cap)
 {
     size_t plen = strlen(r->param), slen = strlen(suffix);
-    if (plen <= slen || strcmp(r->param + plen - slen, suffix) != 0 || plen - slen >= cap)
+    if (plen <= slen || strcmp(r->param + plen - slen, suffix) != 0)
         return http_fail(r, ERR_NOT_FOUND, "no such endpoint");
+    if (plen - slen >= cap)
+        return http_fail(r, ERR_INVALID, "name longer than %zu bytes", cap - 1);
     memcpy(name, r->param, plen - slen);
     name[plen - slen] = '\0';
     if (!user_name_valid(name))
