@@ -421,8 +421,8 @@ hc "policy with Effect Maybe" 400 "$(pp bad '{"Version":"2012-10-17","Statement"
 hc "policy that is a JSON array" 400 "$(pp bad '[]')"
 hc "policy with a nested condition bomb" "400|413" "$(pp bad "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":$(python3 -c "print('{\"a\":'*3000 + '1' + '}'*3000)")}]}")"
 hc "policy name with traversal" "400|404" "$(pp ../../etc '{"Version":"2012-10-17","Statement":[]}')"
-# A name longer than any stored one matches no endpoint: 404.
-hc "policy name of 300 bytes" "400|404" "$(pp "$(head -c 300 /dev/zero | tr '\0' p)" '{"Version":"2012-10-17","Statement":[]}')"
+# A name longer than the limit is invalid input: 400.
+hc "policy name of 300 bytes" "400" "$(pp "$(head -c 300 /dev/zero | tr '\0' p)" '{"Version":"2012-10-17","Statement":[]}')"
 
 # --------------------------------------------------------- slow clients
 log "slow clients"
