@@ -93,6 +93,7 @@ enum err api_explain(struct request *r);
 enum err api_keys_status(struct request *r);
 enum err api_keys_rotate(struct request *r);
 enum err api_keys_period(struct request *r);
+enum err api_keys_reencrypt(struct request *r);
 
 /* compliance_api.c: erase (artifact:Erase), holds, locks, retention (artifact:Hold) */
 enum err api_erase(struct request *r);

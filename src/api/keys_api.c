@@ -1,6 +1,7 @@
 /*
  * Key management endpoints (admin:Keys): status of the KEKs and of the
- * rotation worker, starting a rotation, the automatic rotation period.
+ * rotation worker, starting a rotation, the automatic rotation period, and
+ * re-encrypting one version's content under a fresh data key.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,9 +11,12 @@
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/environments.h"
+#include "app/reencrypt.h"
 #include "keys/keys.h"
 #include "keys/rotate.h"
 #include "meta/keys_store.h"
+#include "meta/meta.h"
+#include "registry/path.h"
 
 static void keys_principal(const struct request *r, char *out, size_t cap)
 {
@@ -154,5 +158,91 @@ enum err api_keys_period(struct request *r)
     if (e != ERR_OK)
         return e;
     r->json = json_pack("{s:I}", "period_seconds", (json_int_t)secs);
+    return ERR_OK;
+}
+
+/* Finds the version named by text, erased and deleted ones included. Answers
+ * the request itself (and returns its error) when there is none. */
+static enum err keys_reencrypt_find(struct request *r, const char *text, struct meta_version *v)
+{
+    struct artifact_ref ref;
+    char why[200];
+    if (ref_parse(text, NULL, &ref, why, sizeof(why)) != ERR_OK)
+        return http_fail(r, ERR_INVALID, "invalid reference: %s", why);
+    enum err e = meta_version_get_ex(r->app->meta, &ref, 1, v);
+    if (e == ERR_NOT_FOUND) {
+        if ((e = keys_record(r, text, "not found", 404, NULL)) != ERR_OK)
+            return e;
+        return http_fail(r, ERR_NOT_FOUND, "%s not found; name a version as PATH@N", text);
+    }
+    if (e != ERR_OK)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable; retry later");
+    return ERR_OK;
+}
+
+/* The answer to a failed re-encryption of canon, recorded. */
+static enum err keys_reencrypt_failed(struct request *r, const char *canon, enum err e)
+{
+    const char *why = e == ERR_GONE        ? "version erased"
+                      : e == ERR_CONFLICT  ? "version changed during re-encryption"
+                      : e == ERR_INTEGRITY ? "content failed verification"
+                                           : "re-encryption failed";
+    enum err re = keys_record(r, canon, why, err_info(e)->http_status, NULL);
+    if (re != ERR_OK)
+        return re;
+    if (e == ERR_GONE)
+        return http_fail(r, e,
+                         "%s was erased (crypto-shredded); there is no content to "
+                         "re-encrypt",
+                         canon);
+    if (e == ERR_CONFLICT)
+        return http_fail(r, e, "%s changed while it was being re-encrypted; retry", canon);
+    if (e == ERR_INTEGRITY)
+        return http_fail(r, e,
+                         "the stored content of %s failed verification; nothing was "
+                         "changed, run 'coffer fsck'",
+                         canon);
+    return http_fail(r, e, "re-encrypting %s failed; nothing was changed, see the server log",
+                     canon);
+}
+
+enum err api_keys_reencrypt(struct request *r)
+{
+    enum err e = gate_check(r, "admin:Keys", "*", NULL);
+    if (e != ERR_OK)
+        return e;
+    const char *text = json_string_value(json_object_get(r->body_json, "ref"));
+    if (text == NULL || json_object_size(r->body_json) != 1)
+        return http_fail(r, ERR_INVALID, "give {\"ref\": \"PATH@N\"}, the version to re-encrypt");
+    struct meta_version v;
+    if ((e = keys_reencrypt_find(r, text, &v)) != ERR_OK)
+        return e;
+    char canon[REF_MAX + 1], sha[65];
+    snprintf(canon, sizeof(canon), "%s@%llu", v.path, (unsigned long long)v.version);
+    snprintf(sha, sizeof(sha), "%s", v.sha256);
+    struct reencrypt_result res;
+    /* Holds and locks protect content, which stays the same; erased content is gone. */
+    e = v.wrapped_len == 0 ? ERR_GONE : reencrypt_version(r->app, &v, &res);
+    meta_version_clear(&v);
+    if (e != ERR_OK)
+        return keys_reencrypt_failed(r, canon, e);
+    json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:b}", "old_blob", res.old_blob, "new_blob",
+                               res.new_blob, "old_kek", res.old_kek, "new_kek", res.new_kek,
+                               "old_blob_removed", res.old_removed);
+    struct record rec = {.action = "admin:Keys",
+                         .resource = canon,
+                         .allow = 1,
+                         .reason = "version re-encrypted under a fresh data key",
+                         .status = 200,
+                         .sha256 = sha,
+                         .detail = detail};
+    e = api_record(r, &rec);
+    if (e != ERR_OK) {
+        json_decref(detail);
+        return e;
+    }
+    json_object_set_new(detail, "ref", json_string(canon));
+    json_object_set_new(detail, "sha256", json_string(sha));
+    r->json = detail;
     return ERR_OK;
 }

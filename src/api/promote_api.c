@@ -132,8 +132,8 @@ static enum err promote_complete(struct request *r, struct meta_promotion *p)
     size_t wrapped_len = 0;
     char kek_id[KEYS_KEK_ID_CAP];
     if (e == ERR_OK) {
-        e = reencrypt_copy_blob(r->app, &src, &up, wrapped, sizeof(wrapped), &wrapped_len,
-                                kek_id, sizeof(kek_id));
+        e = reencrypt_copy_blob(r->app, &src, &up, wrapped, sizeof(wrapped), &wrapped_len, kek_id,
+                                sizeof(kek_id));
         if (e != ERR_OK)
             meta_version_clear(&src);
     }

@@ -57,6 +57,7 @@ const struct route api_routes[] = {
     {"GET", "/v1/keys", 1, BODY_NONE, 1, NULL, NULL, api_keys_status, NULL},
     {"POST", "/v1/keys/rotate", 1, BODY_JSON, 1, NULL, NULL, api_keys_rotate, NULL},
     {"PUT", "/v1/keys/rotation-period", 1, BODY_JSON, 1, NULL, NULL, api_keys_period, NULL},
+    {"POST", "/v1/keys/reencrypt", 1, BODY_JSON, 1, NULL, NULL, api_keys_reencrypt, NULL},
     {"POST", "/v1/erase", 1, BODY_JSON, 1, NULL, NULL, api_erase, NULL},
     {"GET", "/v1/legal-holds", 1, BODY_NONE, 1, NULL, NULL, api_legal_hold_list, NULL},
     {"POST", "/v1/legal-holds", 1, BODY_JSON, 1, NULL, NULL, api_legal_hold_set, NULL},
