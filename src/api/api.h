@@ -26,6 +26,10 @@ enum err api_mfa_reset(struct request *r); /* admin:Users */
 enum err api_token_create(struct request *r);
 enum err api_token_list(struct request *r);
 enum err api_token_revoke(struct request *r);
+/* Client-certificate bindings of service accounts (svccert_api.c). */
+enum err api_svccert_create(struct request *r);
+enum err api_svccert_list(struct request *r);
+enum err api_svccert_revoke(struct request *r);
 
 /* oidc_api.c: trusted OIDC issuers (admin:Users) */
 enum err api_oidc_list(struct request *r);
@@ -122,5 +126,6 @@ enum err api_holds_list(struct request *r);
 enum err api_hold_clear(struct request *r);
 enum err api_review(struct request *r);
 enum err api_review_certify(struct request *r);
+enum err api_doctor(struct request *r);
 
 #endif

@@ -260,7 +260,10 @@ enum err api_whoami(struct request *r)
     if (r->json != NULL && p->mfa)
         json_object_set_new(r->json, "mfa_at", json_integer((json_int_t)p->mfa_at));
     if (r->json != NULL && p->token_id != 0) {
-        json_object_set_new(r->json, "token_id", json_integer((json_int_t)p->token_id));
+        /* A negative id is a client-certificate binding (authn/mtls.h). */
+        json_object_set_new(
+            r->json, p->token_id > 0 ? "token_id" : "cert_id",
+            json_integer((json_int_t)(p->token_id > 0 ? p->token_id : -p->token_id)));
         json_object_set_new(r->json, "owner", json_string(p->owner));
     }
     return ERR_OK;

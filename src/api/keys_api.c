@@ -161,6 +161,18 @@ enum err api_keys_period(struct request *r)
     return ERR_OK;
 }
 
+/* Records a refused or failed re-encryption of resource. */
+static enum err keys_reencrypt_refused(struct request *r, const char *resource, const char *reason,
+                                       int status)
+{
+    struct record rec = {.action = "admin:Keys",
+                         .resource = resource,
+                         .allow = 0,
+                         .reason = reason,
+                         .status = status};
+    return api_record(r, &rec);
+}
+
 /* Finds the version named by text, erased and deleted ones included. Answers
  * the request itself (and returns its error) when there is none. */
 static enum err keys_reencrypt_find(struct request *r, const char *text, struct meta_version *v)
@@ -171,7 +183,7 @@ static enum err keys_reencrypt_find(struct request *r, const char *text, struct 
         return http_fail(r, ERR_INVALID, "invalid reference: %s", why);
     enum err e = meta_version_get_ex(r->app->meta, &ref, 1, v);
     if (e == ERR_NOT_FOUND) {
-        if ((e = keys_record(r, text, "not found", 404, NULL)) != ERR_OK)
+        if ((e = keys_reencrypt_refused(r, text, "not found", 404)) != ERR_OK)
             return e;
         return http_fail(r, ERR_NOT_FOUND, "%s not found; name a version as PATH@N", text);
     }
@@ -187,7 +199,7 @@ static enum err keys_reencrypt_failed(struct request *r, const char *canon, enum
                       : e == ERR_CONFLICT  ? "version changed during re-encryption"
                       : e == ERR_INTEGRITY ? "content failed verification"
                                            : "re-encryption failed";
-    enum err re = keys_record(r, canon, why, err_info(e)->http_status, NULL);
+    enum err re = keys_reencrypt_refused(r, canon, why, err_info(e)->http_status);
     if (re != ERR_OK)
         return re;
     if (e == ERR_GONE)

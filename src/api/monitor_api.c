@@ -1,6 +1,7 @@
 /*
  * Monitoring endpoints: GET /metrics (Prometheus text), anomaly findings
- * (/v1/alerts) and holds on principals (/v1/holds).
+ * (/v1/alerts), holds on principals (/v1/holds) and the checks of the
+ * running configuration (GET /v1/doctor, admin:Keys or audit:Read).
  *
  * Reading needs audit:Read; acknowledging findings and clearing holds need
  * admin:Users. An allowed metrics scrape is not recorded in the audit log
@@ -17,6 +18,7 @@
 #include "app/access.h"
 #include "meta/access.h"
 #include "meta/monitor_store.h"
+#include "monitor/doctor.h"
 #include "monitor/monitor.h"
 #include "monitor/review.h"
 
@@ -220,5 +222,18 @@ enum err api_review_certify(struct request *r)
     if (e != ERR_OK)
         return e;
     r->json = json_pack("{s:i, s:i}", "decisions", (int)json_array_size(ds), "revoked", revoked);
+    return ERR_OK;
+}
+
+enum err api_doctor(struct request *r)
+{
+    const char *action = gate_allows(r, "admin:Keys", "*", NULL) ? "admin:Keys" : "audit:Read";
+    enum err e = gate_check(r, action, "*", NULL);
+    if (e != ERR_OK)
+        return e;
+    json_t *rep = NULL;
+    if (doctor_report(r->app, &rep) != ERR_OK)
+        return http_fail(r, ERR_INTERNAL, "cannot build the report; retry later");
+    r->json = rep;
     return ERR_OK;
 }

@@ -18,6 +18,9 @@ const struct route api_routes[] = {
     {"GET", "/v1/tokens", 1, BODY_NONE, 1, NULL, NULL, api_token_list, NULL},
     {"POST", "/v1/tokens", 1, BODY_JSON, 1, NULL, NULL, api_token_create, NULL},
     {"DELETE", "/v1/tokens/", 0, BODY_NONE, 1, NULL, NULL, api_token_revoke, NULL},
+    {"GET", "/v1/service-certs", 1, BODY_NONE, 1, NULL, NULL, api_svccert_list, NULL},
+    {"POST", "/v1/service-certs", 1, BODY_JSON, 1, NULL, NULL, api_svccert_create, NULL},
+    {"DELETE", "/v1/service-certs/", 0, BODY_NONE, 1, NULL, NULL, api_svccert_revoke, NULL},
     {"GET", "/v1/oidc/issuers", 1, BODY_NONE, 1, NULL, NULL, api_oidc_list, NULL},
     {"PUT", "/v1/oidc/issuers/", 0, BODY_JSON, 1, NULL, NULL, api_oidc_put, NULL},
     {"DELETE", "/v1/oidc/issuers/", 0, BODY_NONE, 1, NULL, NULL, api_oidc_delete, NULL},
@@ -82,6 +85,7 @@ const struct route api_routes[] = {
     {"GET", "/v1/holds", 1, BODY_NONE, 1, NULL, NULL, api_holds_list, NULL},
     {"DELETE", "/v1/holds/", 0, BODY_NONE, 1, NULL, NULL, api_hold_clear, NULL},
     {"GET", "/v1/review", 1, BODY_NONE, 1, NULL, NULL, api_review, NULL},
+    {"GET", "/v1/doctor", 1, BODY_NONE, 1, NULL, NULL, api_doctor, NULL},
     {"POST", "/v1/review/certify", 1, BODY_JSON, 1, NULL, NULL, api_review_certify, NULL},
     {NULL, NULL, 0, BODY_NONE, 0, NULL, NULL, NULL, NULL},
 };

@@ -36,6 +36,9 @@ struct app_config {
     uint32_t segment_size;     /* encryption segment size for new versions */
     int audit_new_segment;     /* start a new audit segment if the log fails verification */
     char master_key_file[1024]; /* sealed keyring's master key; "" = environment or none */
+    char client_ca[1024];       /* PEM CAs of TLS client certificates (authn/mtls.h); "" = off */
+    int seccomp;                /* 1 when the seccomp filter confines the server */
+    char metrics_listen[300];   /* plain-HTTP /metrics address HOST:PORT, "" = none */
 };
 
 struct app {

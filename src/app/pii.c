@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#ifdef __SSE2__
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -652,113 +654,283 @@ static const uint8_t pii_num_more_tab[256] = {
     [' '] = 1, ['-'] = 1, ['.'] = 1, [')'] = 1, ['/'] = 1,
 };
 
-#ifdef __SSE2__
-/* Bytes of the block equal to c, as a bit mask. */
-static unsigned pii_eq16(__m128i x, char c)
-{
-    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c)));
-}
+/*
+ * The first pass classifies 64 bytes at a time into bit masks (bit k for
+ * byte k of the window) and derives from them the anchors worth a closer
+ * look; the bytes between them are never looked at one by one, and a window
+ * is classified once however many anchors it holds.
+ */
+struct pii_masks {
+    uint64_t dig;   /* '0'..'9' */
+    uint64_t up;    /* 'A'..'Z' */
+    uint64_t glue;  /* bytes a number may not follow (pii_num_glued) */
+    uint64_t cont;  /* bytes after a run of digits that may continue a number */
+    uint64_t other; /* '@', '+', '(': always anchors */
+    uint64_t span;  /* bytes a number candidate can span (pii_num_span) */
+};
 
-/* Bytes of the block in [lo, lo + span], as a bit mask. */
-static unsigned pii_range16(__m128i x, char lo, char span)
+#ifdef __SSE2__
+/* Bytes of x in [lo, lo + span], as a vector of 0xff / 0x00. */
+static __m128i pii_range16(__m128i x, char lo, char span)
 {
     __m128i d = _mm_sub_epi8(x, _mm_set1_epi8(lo));
-    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span)), d));
+    return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(span)), d);
 }
 
-/* Bit k set when p[k] may be an anchor: '@', '+', '(', an upper-case
- * letter followed by another (or at the block's end), a digit that starts a
- * run (not preceded by a letter, digit, '_', '.', ':' or '@') unless the run
- * is at most 9 digits long and ends inside the block at a byte that cannot
- * continue a number (such a run alone is never a finding). A superset of
- * what the matchers accept: every candidate is checked again byte by byte. */
-static unsigned pii_candidates16(const uint8_t *p)
+static __m128i pii_eq16(__m128i x, char c)
 {
-    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-    unsigned dig = pii_range16(x, '0', 9);
-    unsigned up = pii_range16(x, 'A', 25);
-    unsigned at = pii_eq16(x, '@');
-    unsigned other = at | pii_eq16(x, '+') | pii_eq16(x, '(');
-    unsigned pairs = up & ((up >> 1) | 0x8000u);
-    if (dig == 0)
-        return (pairs | other) & 0xffffu;
-    unsigned low = pii_range16(x, 'a', 25);
-    unsigned dot = pii_eq16(x, '.');
-    unsigned glue = dig | up | low | at | dot | pii_eq16(x, '_') | pii_eq16(x, ':');
-    unsigned cont = dot | pii_eq16(x, ' ') | pii_eq16(x, '-') | pii_eq16(x, ')') | pii_eq16(x, '/');
-    unsigned starts = dig & ~(glue << 1);
-    /* The byte after each run (bit 16: beyond the block, unknown). */
-    unsigned after = (dig + starts) & ~dig;
-    unsigned ended = (after & ~cont & 0xffffu) >> 1;
-    if (ended != 0) {
-        for (int k = 0; k < 8; k++)
-            ended |= (ended >> 1) & dig;
-        starts &= ~ended;
+    return _mm_cmpeq_epi8(x, _mm_set1_epi8(c));
+}
+
+static uint64_t pii_bits16(__m128i v, int k)
+{
+    return (uint64_t)(unsigned)_mm_movemask_epi8(v) << (16 * k);
+}
+
+/* Classifies p[0, 64) with SSE2. */
+static void pii_classify64_sse2(const uint8_t *p, struct pii_masks *m)
+{
+    memset(m, 0, sizeof(*m));
+    for (int k = 0; k < 4; k++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        __m128i dig = pii_range16(x, '0', 9);
+        __m128i up = pii_range16(x, 'A', 25);
+        __m128i alpha = pii_range16(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 25);
+        __m128i at = pii_eq16(x, '@');
+        __m128i dot = pii_eq16(x, '.');
+        __m128i glue = _mm_or_si128(
+            _mm_or_si128(dig, alpha),
+            _mm_or_si128(_mm_or_si128(at, dot), _mm_or_si128(pii_eq16(x, '_'), pii_eq16(x, ':'))));
+        __m128i cont = _mm_or_si128(
+            _mm_or_si128(dot, pii_eq16(x, ' ')),
+            _mm_or_si128(_mm_or_si128(pii_eq16(x, '-'), pii_eq16(x, ')')), pii_eq16(x, '/')));
+        __m128i plus = pii_eq16(x, '+'), open = pii_eq16(x, '(');
+        __m128i other = _mm_or_si128(at, _mm_or_si128(plus, open));
+        __m128i span = _mm_or_si128(
+            _mm_or_si128(_mm_or_si128(dig, dot), _mm_or_si128(plus, open)),
+            _mm_or_si128(_mm_or_si128(pii_eq16(x, ' '), pii_eq16(x, '-')), pii_eq16(x, ')')));
+        m->span |= pii_bits16(span, k);
+        m->dig |= pii_bits16(dig, k);
+        m->up |= pii_bits16(up, k);
+        m->glue |= pii_bits16(glue, k);
+        m->cont |= pii_bits16(cont, k);
+        m->other |= pii_bits16(other, k);
     }
-    return (starts | pairs | other) & 0xffffu;
 }
 #endif
 
-/* Examines the anchors in w[start, limit) of w[0, n). Returns where the
- * next anchor may be (findings are skipped over whole). */
-static size_t pii_scan(struct pii_scanner *s, size_t n, size_t start, size_t limit)
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PII_HAVE_AVX2 1
+__attribute__((target("avx2"))) static __m256i pii_range32(__m256i x, char lo, char span)
+{
+    __m256i d = _mm256_sub_epi8(x, _mm256_set1_epi8(lo));
+    return _mm256_cmpeq_epi8(_mm256_min_epu8(d, _mm256_set1_epi8(span)), d);
+}
+
+__attribute__((target("avx2"))) static __m256i pii_eq32(__m256i x, char c)
+{
+    return _mm256_cmpeq_epi8(x, _mm256_set1_epi8(c));
+}
+
+__attribute__((target("avx2"))) static uint64_t pii_bits32(__m256i v, int k)
+{
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(v) << (32 * k);
+}
+
+/* Classifies p[0, 64) with AVX2 (same masks as the SSE2 version). */
+__attribute__((target("avx2"))) static void pii_classify64_avx2(const uint8_t *p,
+                                                                struct pii_masks *m)
+{
+    memset(m, 0, sizeof(*m));
+    for (int k = 0; k < 2; k++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * k));
+        __m256i dig = pii_range32(x, '0', 9);
+        __m256i up = pii_range32(x, 'A', 25);
+        __m256i alpha = pii_range32(_mm256_or_si256(x, _mm256_set1_epi8(0x20)), 'a', 25);
+        __m256i at = pii_eq32(x, '@');
+        __m256i dot = pii_eq32(x, '.');
+        __m256i glue =
+            _mm256_or_si256(_mm256_or_si256(dig, alpha),
+                            _mm256_or_si256(_mm256_or_si256(at, dot),
+                                            _mm256_or_si256(pii_eq32(x, '_'), pii_eq32(x, ':'))));
+        __m256i cont = _mm256_or_si256(
+            _mm256_or_si256(dot, pii_eq32(x, ' ')),
+            _mm256_or_si256(_mm256_or_si256(pii_eq32(x, '-'), pii_eq32(x, ')')), pii_eq32(x, '/')));
+        __m256i plus = pii_eq32(x, '+'), open = pii_eq32(x, '(');
+        __m256i other = _mm256_or_si256(at, _mm256_or_si256(plus, open));
+        __m256i span = _mm256_or_si256(
+            _mm256_or_si256(_mm256_or_si256(dig, dot), _mm256_or_si256(plus, open)),
+            _mm256_or_si256(_mm256_or_si256(pii_eq32(x, ' '), pii_eq32(x, '-')), pii_eq32(x, ')')));
+        m->span |= pii_bits32(span, k);
+        m->dig |= pii_bits32(dig, k);
+        m->up |= pii_bits32(up, k);
+        m->glue |= pii_bits32(glue, k);
+        m->cont |= pii_bits32(cont, k);
+        m->other |= pii_bits32(other, k);
+    }
+}
+#endif
+
+#ifndef __SSE2__
+/* Classifies p[0, 64) one byte at a time (no vector unit). */
+static void pii_classify64_scalar(const uint8_t *p, struct pii_masks *m)
+{
+    memset(m, 0, sizeof(*m));
+    for (int k = 0; k < 64; k++) {
+        uint8_t t = pii_trigger[p[k]];
+        uint64_t b = 1ull << k;
+        m->dig |= t == T_DIGIT ? b : 0;
+        m->up |= t == T_UPPER ? b : 0;
+        m->glue |= pii_glued_tab[p[k]] ? b : 0;
+        m->cont |= pii_num_more_tab[p[k]] ? b : 0;
+        m->other |= (t == T_AT || t == T_PLUS || t == T_PAREN) ? b : 0;
+        m->span |= pii_num_span[p[k]] ? b : 0;
+    }
+}
+#endif
+
+/*
+ * Bit k set when byte k of the window may be an anchor: '@', '+', '(', an
+ * upper-case letter followed by another (or at the window's end), a digit
+ * that starts a run (not preceded by a letter, digit, '_', '.', ':' or '@';
+ * prev is the byte before the window, 0 at the start) unless the run is at
+ * most 12 digits long and ends inside the window at a byte that cannot
+ * continue a number (pii_scan skips such runs too). A superset of what the
+ * matchers accept: every anchor is checked again byte by byte.
+ */
+static inline __attribute__((always_inline)) uint64_t pii_window_anchors(const struct pii_masks *m,
+                                                                         uint8_t prev)
+{
+    uint64_t pairs = m->up & ((m->up >> 1) | (1ull << 63));
+    uint64_t starts = m->dig & ~((m->glue << 1) | (uint64_t)pii_glued_tab[prev]);
+    /* The byte after each run that starts here (lost past the window: unknown). */
+    uint64_t after = (m->dig + starts) & ~m->dig;
+    uint64_t ended = (after & ~m->cont) >> 1;
+    /* Marks the digits up to 11 before each last digit, within its run:
+     * steps of 1, 2, 4 and 4 over runs of 2, 4 and 4 digits. */
+    uint64_t d2 = m->dig & (m->dig >> 1), d4 = d2 & (d2 >> 2);
+    ended |= (ended >> 1) & m->dig;
+    ended |= (ended >> 2) & d2;
+    ended |= (ended >> 4) & d4;
+    ended |= (ended >> 4) & d4;
+    ended |= (ended >> 4) & d4;
+    return (starts & ~ended) | pairs | m->other;
+}
+
+/*
+ * 1 when the anchor at bit k of the window is a digit, '+' or '(' whose
+ * number span (pii_num_span bytes from it) ends inside the window, within
+ * the bytes pii_number_unlikely counts, with fewer than 8 digits: no number
+ * finding has fewer, so it is skipped without a look (decimals, times, ...).
+ */
+static inline __attribute__((always_inline)) int pii_window_short_number(const struct pii_masks *m,
+                                                                         unsigned k)
+{
+    if (((m->dig | m->other) >> k & 1) == 0 || (m->other >> k & 1 && !(m->span >> k & 1)))
+        return 0; /* '@' is in other but not in span */
+    uint64_t rest = ~m->span >> k;
+    if (rest == 0)
+        return 0; /* the span goes on past the window */
+    unsigned len = (unsigned)__builtin_ctzll(rest);
+    if (len > PII_NUM_SPAN_MAX + 8)
+        return 0;
+    uint64_t digits = (m->dig >> k) & ((1ull << len) - 1);
+    for (int d = 0; d < 7 && digits != 0; d++)
+        digits &= digits - 1; /* drops the lowest digit */
+    return digits == 0;
+}
+
+/* Examines a possible anchor at w[i] of w[0, n). Returns where the next
+ * anchor may be (> i; findings are skipped over whole). */
+static inline size_t pii_anchor(struct pii_scanner *s, size_t n, size_t i)
+{
+    const uint8_t *w = s->w;
+    uint8_t t = pii_trigger[w[i]];
+    if (t == T_NONE)
+        return i + 1;
+    if (t == T_DIGIT) {
+        /* Most numbers in data are short and end at a delimiter: skip
+         * them here without the full parse. */
+        size_t e = i + 1;
+        while (e < n && pii_digit(w[e]))
+            e++;
+        if ((i > 0 && pii_glued_tab[w[i - 1]]) ||
+            (e < n && !pii_num_more_tab[w[e]] && (e - i < 13 || e - i > 19)))
+            return e;
+    } else if (t == T_UPPER &&
+               ((i > 0 && pii_alnum(w[i - 1])) || i + 1 >= n || !pii_upper(w[i + 1]))) {
+        return i + 1;
+    }
+    size_t next;
+    if (t == T_AT) {
+        next = pii_match_email(s, n, i);
+        next = next > i ? next : i + 1;
+    } else if (t == T_UPPER) {
+        next = pii_match_letters(s, n, i);
+    } else {
+        next = pii_match_number(s, n, i);
+    }
+    return next;
+}
+
+typedef void (*pii_classify_fn)(const uint8_t *p, struct pii_masks *m);
+
+/* Examines the anchors in w[start, limit) of w[0, n), classifying windows
+ * with classify (inlined into each instance below). Returns where the next
+ * anchor may be (findings are skipped over whole). */
+static inline __attribute__((always_inline)) size_t
+pii_scan_with(struct pii_scanner *s, size_t n, size_t start, size_t limit, pii_classify_fn classify)
 {
     const uint8_t *w = s->w;
     size_t i = start;
-    while (i < limit) {
-#ifdef __SSE2__
-        /* Sixteen bytes at a time through the text between candidates. */
-        while (i + 16 <= limit) {
-            unsigned m = pii_candidates16(w + i);
-            if (m != 0) {
-                i += (size_t)__builtin_ctz(m);
+    while (i + 64 <= limit) {
+        struct pii_masks m;
+        classify(w + i, &m);
+        uint64_t bits = pii_window_anchors(&m, i > 0 ? w[i - 1] : 0);
+        size_t base = i;
+        i = base + 64;
+        while (bits != 0) {
+            unsigned k = (unsigned)__builtin_ctzll(bits);
+            size_t at = base + k;
+            size_t next = pii_window_short_number(&m, k) ? at + 1 : pii_anchor(s, n, at);
+            if (next >= base + 64) {
+                i = next;
                 break;
             }
-            i += 16;
+            bits &= ~0ull << (next - base);
         }
-#else
-        /* Eight bytes at a time through the text between candidates. */
-        while (i + 8 <= limit &&
-               (pii_trigger[w[i]] | pii_trigger[w[i + 1]] | pii_trigger[w[i + 2]] |
-                pii_trigger[w[i + 3]] | pii_trigger[w[i + 4]] | pii_trigger[w[i + 5]] |
-                pii_trigger[w[i + 6]] | pii_trigger[w[i + 7]]) == T_NONE)
-            i += 8;
-#endif
-        if (i >= limit)
-            break;
-        uint8_t t = pii_trigger[w[i]];
-        if (t == T_NONE) {
-            i++;
-            continue;
-        }
-        if (t == T_DIGIT) {
-            /* Most numbers in data are short and end at a delimiter: skip
-             * them here without the full parse. */
-            size_t e = i + 1;
-            while (e < n && pii_digit(w[e]))
-                e++;
-            if ((i > 0 && pii_glued_tab[w[i - 1]]) ||
-                (e < n && !pii_num_more_tab[w[e]] && (e - i < 13 || e - i > 19))) {
-                i = e;
-                continue;
-            }
-        } else if (t == T_UPPER &&
-                   ((i > 0 && pii_alnum(w[i - 1])) || i + 1 >= n || !pii_upper(w[i + 1]))) {
-            i++;
-            continue;
-        }
-        size_t next;
-        if (t == T_AT) {
-            next = pii_match_email(s, n, i);
-            next = next > i ? next : i + 1;
-        } else if (t == T_UPPER) {
-            next = pii_match_letters(s, n, i);
-        } else {
-            next = pii_match_number(s, n, i);
-        }
-        i = next;
     }
+    /* The last few bytes of the round, one by one. */
+    while (i < limit)
+        i = pii_anchor(s, n, i);
     return i;
+}
+
+#ifdef PII_HAVE_AVX2
+__attribute__((target("avx2"))) static size_t pii_scan_avx2(struct pii_scanner *s, size_t n,
+                                                            size_t start, size_t limit)
+{
+    return pii_scan_with(s, n, start, limit, pii_classify64_avx2);
+}
+#endif
+
+static size_t pii_scan_base(struct pii_scanner *s, size_t n, size_t start, size_t limit)
+{
+#ifdef __SSE2__
+    return pii_scan_with(s, n, start, limit, pii_classify64_sse2);
+#else
+    return pii_scan_with(s, n, start, limit, pii_classify64_scalar);
+#endif
+}
+
+/* pii_scan_with with the widest vector unit this CPU has. */
+static size_t pii_scan(struct pii_scanner *s, size_t n, size_t start, size_t limit)
+{
+#ifdef PII_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        return pii_scan_avx2(s, n, start, limit);
+#endif
+    return pii_scan_base(s, n, start, limit);
 }
 
 /* Counts control bytes of the first PII_SNIFF_BYTES; NUL marks binary. */

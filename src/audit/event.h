@@ -31,7 +31,7 @@ struct audit_event {
     const char *time; /* RFC 3339 UTC with milliseconds; NULL: now */
     const char *request_id;
     const char *principal;   /* "user:alice", "service:ci", "link:ID", "system:coffer" */
-    const char *auth_method; /* password|token|oidc|sigv4|link|none */
+    const char *auth_method; /* password|token|oidc|mtls|sigv4|link|none */
     int mfa;
     const char *source_ip;
     const char *user_agent;

@@ -49,6 +49,12 @@ struct audit_log {
 
     pthread_mutex_t mu;
     pthread_cond_t flushed; /* a flush finished */
+    /* Appenders wait on batch_cv[id & 1] for the flush of batch `id` (the
+     * pending batch has number pending_id, the batch in flight the one
+     * before): a finished flush wakes only its own writers, plus one writer
+     * of the next batch to lead its flush. */
+    pthread_cond_t batch_cv[2];
+    uint64_t pending_id;
     struct merkle_hasher hs;
     struct merkle_tree tree; /* durable events only */
     uint64_t *offsets;       /* offsets[i]: file offset of record i */
@@ -192,6 +198,10 @@ static enum err sign_head_locked(struct audit_log *log)
         log->failed = 1;
         log_error("audit: cannot write %s/heads.log: %s; failing closed", log->dir,
                   strerror(errno));
+        /* Queued appenders may have no flush left to wake them. */
+        pthread_cond_broadcast(&log->batch_cv[0]);
+        pthread_cond_broadcast(&log->batch_cv[1]);
+        pthread_cond_broadcast(&log->flushed);
         return ERR_UNAVAILABLE;
     }
     log->last = s;
@@ -250,6 +260,7 @@ static void flush_locked(struct audit_log *log)
     struct buffer empty = log->inflight;
     log->inflight = log->pending;
     log->pending = empty;
+    uint64_t id = log->pending_id++;
     log->flushing = 1;
     pthread_mutex_unlock(&log->mu);
 
@@ -279,6 +290,11 @@ static void flush_locked(struct audit_log *log)
     if (ok && log->opt.sign_every_events > 0 &&
         log->tree.size - (log->have_head ? log->last.tree_size : 0) >= log->opt.sign_every_events)
         (void)sign_head_locked(log);
+    pthread_cond_broadcast(&log->batch_cv[id & 1]);
+    if (log->failed)
+        pthread_cond_broadcast(&log->batch_cv[(id + 1) & 1]);
+    else if (log->pending.n > 0)
+        pthread_cond_signal(&log->batch_cv[(id + 1) & 1]); /* the next leader */
     pthread_cond_broadcast(&log->flushed);
 }
 
@@ -310,6 +326,7 @@ enum err audit_log_append(struct audit_log *log, const char *event_json, size_t 
     merkle_leaf_hash(&log->hs, event_json, len, leaf);
     /* Queued records come after the durable ones and the batch in flight. */
     uint64_t my = log->tree.size + log->inflight.n + log->pending.n;
+    uint64_t batch = log->pending_id;
     if (buffer_add(&log->pending, event_json, len, leaf) != 0) {
         pthread_mutex_unlock(&log->mu);
         return ERR_INTERNAL;
@@ -318,7 +335,7 @@ enum err audit_log_append(struct audit_log *log, const char *event_json, size_t 
         if (!log->flushing)
             flush_locked(log);
         else
-            pthread_cond_wait(&log->flushed, &log->mu);
+            pthread_cond_wait(&log->batch_cv[batch & 1], &log->mu);
     }
     enum err rc = log->tree.size > my ? ERR_OK : ERR_UNAVAILABLE;
     pthread_mutex_unlock(&log->mu);
@@ -590,6 +607,8 @@ static enum err log_init(struct audit_log *log, const char *dir, const struct au
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->flushed, NULL);
+    pthread_cond_init(&log->batch_cv[0], NULL);
+    pthread_cond_init(&log->batch_cv[1], NULL);
     pthread_cond_init(&log->timer_cv, &ca);
     pthread_condattr_destroy(&ca);
     merkle_tree_init(&log->tree);
@@ -617,6 +636,8 @@ static void log_free(struct audit_log *log)
     buffer_free(&log->inflight);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->flushed);
+    pthread_cond_destroy(&log->batch_cv[0]);
+    pthread_cond_destroy(&log->batch_cv[1]);
     pthread_cond_destroy(&log->timer_cv);
     free(log);
 }

@@ -70,7 +70,7 @@ struct authz_request {
     int clearance; /* 0..3 (public..restricted) */
 
     /* How. */
-    const char *auth_method; /* "password|token|oidc|sigv4|link" or NULL */
+    const char *auth_method; /* "password|token|oidc|mtls|sigv4|link" or NULL */
     bool mfa_present;
     int64_t mfa_age;           /* seconds since MFA, -1 if unknown */
     struct authz_ip source_ip; /* family 0: unknown */

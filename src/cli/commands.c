@@ -21,6 +21,7 @@ int cli_group(int argc, char **argv);
 int cli_audit(int argc, char **argv);
 int cli_mfa(int argc, char **argv);
 int cli_token(int argc, char **argv);
+int cli_service(int argc, char **argv);
 int cli_oidc(int argc, char **argv);
 int cli_alerts(int argc, char **argv);
 int cli_review(int argc, char **argv);
@@ -64,6 +65,7 @@ const struct cli_command cli_commands[] = {
     {"audit", cli_audit, "read, export, prove and verify the audit log"},
     {"mfa", cli_mfa, "enrol, confirm or disable TOTP multi-factor authentication"},
     {"token", cli_token, "create, list and revoke API tokens (service accounts)"},
+    {"service", cli_service, "bind TLS client certificates to service accounts"},
     {"oidc", cli_oidc, "manage trusted OpenID Connect issuers"},
     {"keys", cli_keys, "key status, rotation and automatic rotation"},
     {"erase", cli_erase, "crypto-shred versions (irreversible), leaving a tombstone"},

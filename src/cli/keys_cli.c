@@ -16,6 +16,7 @@
 static const char keys_usage[] =
     "usage: coffer keys status\n"
     "       coffer keys rotate [--batch N] [--pause-ms MS] [--no-wait]\n"
+    "       coffer keys rotate --reencrypt PATH@N\n"
     "       coffer keys auto-rotate DURATION|off\n"
     "       coffer keys migrate --data DIR --to pkcs11:URI [--master-key-file PATH] [--batch N]\n"
     "       coffer keys seal --data DIR --master-key-file PATH\n\n"
@@ -25,6 +26,9 @@ static const char keys_usage[] =
     "            N keys per transaction (default 1000) with MS milliseconds between batches\n"
     "            (default 0). Content is not re-encrypted. Retired KEKs are destroyed once\n"
     "            nothing refers to them. Waits until done unless --no-wait.\n"
+    "            With --reencrypt, instead re-encrypts the content of one version under a\n"
+    "            fresh data key and a new content file (for a data key that may have\n"
+    "            leaked); the old file is deleted. The content itself does not change.\n"
     "auto-rotate rotates automatically when the current KEK is older than DURATION\n"
     "            (e.g. 90d); 'off' disables it.\n"
     "migrate     (server stopped) moves a store from its keyring to a PKCS#11 token:\n"
@@ -161,6 +165,27 @@ static int keys_cmd_rotate(struct client *c, struct args *a)
     }
 }
 
+/* coffer keys rotate --reencrypt REF */
+static int keys_reencrypt(struct client *c, const char *ref)
+{
+    json_t *body = json_pack("{s:s}", "ref", ref);
+    json_t *out = NULL;
+    int rc = client_json(c, "POST", "/v1/keys/reencrypt", body, &out);
+    json_decref(body);
+    if (rc != 0)
+        return rc;
+    if (c->json_output)
+        keys_print_json(out);
+    else
+        printf("Re-encrypted %s under a fresh data key (KEK %s); content file %s replaced by %s\n",
+               json_string_value(json_object_get(out, "ref")),
+               json_string_value(json_object_get(out, "new_kek")),
+               json_string_value(json_object_get(out, "old_blob")),
+               json_string_value(json_object_get(out, "new_blob")));
+    json_decref(out);
+    return 0;
+}
+
 static int keys_auto(struct client *c, const char *period)
 {
     json_t *body = json_pack("{s:s}", "period", period);
@@ -262,6 +287,7 @@ int cli_keys(int argc, char **argv)
     struct args_opt opts[] = {{"--batch", 1, 0, {0}, 0},
                               {"--pause-ms", 1, 0, {0}, 0},
                               {"--no-wait", 0, 0, {0}, 0},
+                              {"--reencrypt", 1, 0, {0}, 0},
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
@@ -280,6 +306,14 @@ int cli_keys(int argc, char **argv)
         return rc;
     if (strcmp(sub, "status") == 0)
         return keys_status(&c);
+    if (strcmp(sub, "rotate") == 0 && args_get(&a, "--reencrypt") != NULL) {
+        if (args_get(&a, "--batch") != NULL || args_get(&a, "--pause-ms") != NULL ||
+            args_has(&a, "--no-wait")) {
+            fprintf(stderr, "coffer: --reencrypt takes no --batch, --pause-ms or --no-wait\n");
+            return 2;
+        }
+        return keys_reencrypt(&c, args_get(&a, "--reencrypt"));
+    }
     if (strcmp(sub, "rotate") == 0)
         return keys_cmd_rotate(&c, &a);
     return keys_auto(&c, a.pos[1]);

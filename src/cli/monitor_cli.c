@@ -2,8 +2,9 @@
  * coffer alerts, coffer review, coffer doctor.
  *
  * alerts and review talk to the server; doctor runs offline on a data
- * directory (a running server's or a copy) and exits 1 when it finds a
- * high-severity problem, so it can run from cron or CI.
+ * directory (a running server's or a copy) and/or asks the running server
+ * (GET /v1/doctor), and exits 1 when it finds a high-severity problem, so it
+ * can run from cron or CI.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -23,6 +24,10 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "keys/keyring.h"
+#include "keys/keys.h"
+#include "keys/masterkey.h"
+#include "keys/migrate.h"
+#include "keys/pkcs11.h"
 #include "meta/access.h"
 #include "meta/authn_store.h"
 #include "meta/meta.h"
@@ -419,28 +424,85 @@ static void doctor_tls(struct doctor *d, const char *data)
     X509_free(x);
 }
 
-static void doctor_keys(struct doctor *d, const char *data, struct meta *m)
+/* The current KEK past the rotation period is a finding. */
+static void doctor_kek_age(struct doctor *d, const char *id, int64_t created, int current,
+                           int64_t period, int64_t now)
 {
-    char path[1200];
-    snprintf(path, sizeof(path), "%s/keys/keyring.json", data);
-    struct key_provider *kp = NULL;
-    if (keyring_open(path, &kp) != ERR_OK)
-        return; /* permissions reported by doctor_mode */
+    if (current && now - created > period)
+        doctor_add(d, "medium", "keys", "run 'coffer keys rotate'",
+                   "the current KEK %s is %lld days old, past the rotation period of %lld days", id,
+                   (long long)((now - created) / 86400), (long long)(period / 86400));
+}
+
+/* Sealed keyring: its master key file must live outside the data directory. */
+static void doctor_master_key(struct doctor *d, const char *data, const char *mkf)
+{
+    if (mkf == NULL)
+        mkf = getenv(MASTERKEY_FILE_ENV);
+    if (mkf == NULL || mkf[0] == '\0')
+        return;
+    if (masterkey_check_outside(mkf, data) == ERR_INVALID)
+        doctor_add(d, "high", "keys",
+                   "move the master key file outside the data directory (another disk or a "
+                   "secrets mount) and pass --master-key-file",
+                   "the master key file %s lies inside the data directory it protects", mkf);
+}
+
+/* KEK ages through the provider: a PKCS#11 store (keys/provider.json) is
+ * opened through its token; a keyring (sealed or not) is read for its
+ * public KEK facts only, so no master key is needed. */
+static void doctor_keys(struct doctor *d, const char *data, struct meta *m, const char *mkf,
+                        int verbose)
+{
     int64_t period = 365 * 86400;
     char val[64];
     if (m != NULL && meta_setting_get(m, "keys.rotation_period", val, sizeof(val)) == ERR_OK &&
         strtoll(val, NULL, 10) > 0)
         period = strtoll(val, NULL, 10);
     int64_t now = (int64_t)time(NULL);
-    for (size_t i = 0; i < keyring_kek_count(kp); i++) {
-        struct keyring_kek_info ki;
-        if (keyring_kek_info(kp, i, &ki) == ERR_OK && ki.current && now - ki.created > period)
-            doctor_add(d, "medium", "keys", "run 'coffer keys rotate'",
-                       "the current KEK %s is %lld days old, past the rotation period of %lld "
-                       "days",
-                       ki.id, (long long)((now - ki.created) / 86400), (long long)(period / 86400));
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/" PKCS11_PROVIDER_FILE, data);
+    struct stat sb;
+    if (lstat(path, &sb) == 0) {
+        struct key_provider *kp = NULL;
+        if (keys_open_configured(data, NULL, &kp) != ERR_OK) {
+            doctor_add(d, "low", "keys", "run doctor where the PKCS#11 module and PIN are set up",
+                       "the PKCS#11 token could not be opened; KEK ages were not checked");
+            return;
+        }
+        size_t n = keys_kek_count(kp);
+        for (size_t i = 0; i < n; i++) {
+            struct keys_kek_info ki;
+            if (keys_kek_info(kp, i, &ki) == ERR_OK)
+                doctor_kek_age(d, ki.id, ki.created, ki.current, period, now);
+        }
+        key_provider_free(kp);
+        return;
     }
-    key_provider_free(kp);
+    snprintf(path, sizeof(path), "%s/keys/keyring.json", data);
+    json_t *kr = json_load_file(path, 0, NULL);
+    if (kr == NULL)
+        return; /* permissions or absence reported by doctor_mode */
+    int sealed = json_is_string(json_object_get(kr, "sealed"));
+    size_t i;
+    json_t *k;
+    json_array_foreach(json_object_get(kr, "keks"), i, k)
+    {
+        const char *id = json_string_value(json_object_get(k, "id"));
+        const char *state = json_string_value(json_object_get(k, "state"));
+        if (id != NULL && state != NULL)
+            doctor_kek_age(d, id, (int64_t)json_integer_value(json_object_get(k, "created")),
+                           strcmp(state, "current") == 0, period, now);
+    }
+    json_decref(kr);
+    if (sealed)
+        doctor_master_key(d, data, mkf);
+    else if (verbose)
+        doctor_add(d, "info", "keys",
+                   "seal the keyring under a master key kept elsewhere ('coffer keys seal') or "
+                   "use a PKCS#11 token",
+                   "the keyring's KEKs are stored unsealed beside the data they protect (%s/keys)",
+                   data);
 }
 
 struct doctor_seen {
@@ -564,17 +626,77 @@ static void doctor_store(struct doctor *d, const char *data, struct meta *m, int
     }
 }
 
+/* Checks of the running server (GET /v1/doctor): its findings join the
+ * offline ones; *server receives the report (caller decrefs). */
+static int doctor_online(struct doctor *d, struct client *c, json_t **server)
+{
+    int rc = client_setup(c, 1);
+    if (rc != 0)
+        return rc;
+    json_t *rep = NULL;
+    if ((rc = client_json(c, "GET", "/v1/doctor", NULL, &rep)) != 0)
+        return rc;
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(rep, "findings"), i, f)
+    {
+        const char *sev = json_string_value(json_object_get(f, "severity"));
+        const char *check = json_string_value(json_object_get(f, "check"));
+        const char *problem = json_string_value(json_object_get(f, "problem"));
+        const char *fix = json_string_value(json_object_get(f, "fix"));
+        if (sev == NULL || check == NULL || problem == NULL || fix == NULL)
+            continue;
+        doctor_add(d, sev, check, fix, "%s", problem);
+    }
+    *server = rep;
+    return 0;
+}
+
+/* One line on what the running server has in force. */
+static void doctor_print_server(const char *url, json_t *rep)
+{
+    json_t *tls = json_object_get(rep, "tls");
+    char protos[128] = "";
+    size_t i, off = 0;
+    json_t *v;
+    json_array_foreach(json_object_get(tls, "protocols"), i, v)
+    {
+        int n = snprintf(protos + off, sizeof(protos) - off, "%s%s", i > 0 ? "," : "",
+                         json_string_value(v));
+        if (n < 0 || (size_t)n >= sizeof(protos) - off)
+            break;
+        off += (size_t)n;
+    }
+    json_t *audit = json_object_get(rep, "audit");
+    json_t *keys = json_object_get(rep, "keys");
+    printf("server %s: listen %s, %s%s, seccomp %s, uid %lld, audit %s, key provider %s%s\n", url,
+           json_string_value(json_object_get(rep, "listen")),
+           json_is_true(json_object_get(tls, "enabled")) ? "TLS " : "TLS at the proxy", protos,
+           json_is_true(json_object_get(rep, "seccomp")) ? "on" : "off",
+           (long long)json_integer_value(json_object_get(json_object_get(rep, "user"), "uid")),
+           json_is_true(json_object_get(audit, "failed_closed")) ? "FAILED CLOSED" : "ok",
+           json_string_value(json_object_get(keys, "provider")),
+           json_is_true(json_object_get(keys, "sealed")) ? " (sealed)" : "");
+}
+
 int cli_doctor(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer doctor --data DIR [--dormant-days N] [--json]\n"
+        "usage: coffer doctor [--data DIR] [--server URL] [--dormant-days N]\n"
+        "                     [--master-key-file PATH] [--json]\n"
         "Checks a data directory (of a running or stopped server): permissions of the\n"
-        "directory and key files, the TLS certificate, KEK age against the rotation period,\n"
+        "directory and key files, the TLS certificate, KEK age against the rotation period\n"
+        "(keyring or PKCS#11 token), where a sealed keyring's master key lives,\n"
         "administrators without MFA or dormant, missing global guardrails, long-lived tokens\n"
-        "and share links, and audit log verification. Prints each finding with its\n"
-        "severity and fix; exits 1 when a high-severity finding exists.\n";
+        "and share links, and audit log verification. With --server, or without --data\n"
+        "(then the stored login is used), it also asks the running server (GET /v1/doctor,\n"
+        "admin:Keys or audit:Read) for what is in force: TLS protocols and ciphers, seccomp,\n"
+        "the running user, proxy mode and listen address, audit log state, KEK ages and the\n"
+        "rotation worker. Prints each finding with its severity and fix; exits 1 when a\n"
+        "high-severity finding exists.\n";
     struct args_opt opts[] = {{"--data", 1, 0, {0}, 0},
                               {"--dormant-days", 1, 0, {0}, 0},
+                              {"--master-key-file", 1, 0, {0}, 0},
                               {"--verbose", 0, 0, {0}, 0},
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
@@ -583,7 +705,8 @@ int cli_doctor(int argc, char **argv)
     if (rc != 0 || a.help)
         return rc;
     const char *data = args_get(&a, "--data");
-    if (data == NULL || a.npos != 0 || strlen(data) > 900) {
+    int online = c.server[0] != '\0' || data == NULL;
+    if (a.npos != 0 || (data != NULL && strlen(data) > 900)) {
         fprintf(stderr, "%s", usage);
         return 2;
     }
@@ -592,54 +715,70 @@ int cli_doctor(int argc, char **argv)
     if (dormant < 1)
         dormant = 90;
     struct doctor d = {0, 0, 0, c.json_output, json_array()};
+    json_t *server = NULL;
+    if (online && (rc = doctor_online(&d, &c, &server)) != 0) {
+        if (data == NULL && rc == 3)
+            fprintf(stderr, "%s", usage);
+        json_decref(d.list);
+        return rc;
+    }
     struct stat sb;
-    if (stat(data, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    if (data != NULL && (stat(data, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
         fprintf(stderr, "coffer: %s is not a data directory\n", data);
+        json_decref(server);
         json_decref(d.list);
         return 5;
     }
-    doctor_mode(&d, data, ".", "permissions", "high", 1);
-    doctor_mode(&d, data, "keys", "permissions", "high", 0);
-    doctor_mode(&d, data, "keys/keyring.json", "keys", "high", 1);
-    doctor_mode(&d, data, "tls/server.key", "tls", "high", 0);
-    doctor_mode(&d, data, "audit/signing.key", "audit", "high", 1);
-    doctor_mode(&d, data, "coffer.db", "permissions", "high", 1);
-    doctor_mode(&d, data, "monitor.json", "secrets", "medium", 0);
-    doctor_mode(&d, data, "authn.json", "secrets", "medium", 0);
-    if (args_has(&a, "--verbose"))
-        doctor_add(&d, "info", "keys", "use a key provider outside the data directory (HSM)",
-                   "the master keyring lives beside the data it protects (%s/keys)", data);
-    doctor_tls(&d, data);
-    char path[1200];
-    snprintf(path, sizeof(path), "%s/coffer.db", data);
-    struct meta *m = NULL;
-    if (meta_open(path, 0, &m) == ERR_OK) {
-        doctor_keys(&d, data, m);
-        doctor_store(&d, data, m, dormant);
-        meta_close(m);
-    } else {
-        doctor_add(&d, "high", "store", "check the file and restore it from a backup",
-                   "cannot open %s", path);
+    if (data != NULL) {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/" PKCS11_PROVIDER_FILE, data);
+        int token = lstat(path, &sb) == 0;
+        doctor_mode(&d, data, ".", "permissions", "high", 1);
+        doctor_mode(&d, data, "keys", "permissions", "high", 0);
+        if (token)
+            doctor_mode(&d, data, PKCS11_PROVIDER_FILE, "keys", "medium", 1);
+        else
+            doctor_mode(&d, data, "keys/keyring.json", "keys", "high", 1);
+        doctor_mode(&d, data, "tls/server.key", "tls", "high", 0);
+        doctor_mode(&d, data, "audit/signing.key", "audit", "high", 1);
+        doctor_mode(&d, data, "coffer.db", "permissions", "high", 1);
+        doctor_mode(&d, data, "monitor.json", "secrets", "medium", 0);
+        doctor_mode(&d, data, "authn.json", "secrets", "medium", 0);
+        doctor_tls(&d, data);
+        snprintf(path, sizeof(path), "%s/coffer.db", data);
+        struct meta *m = NULL;
+        if (meta_open(path, 0, &m) == ERR_OK) {
+            doctor_keys(&d, data, m, args_get(&a, "--master-key-file"), args_has(&a, "--verbose"));
+            doctor_store(&d, data, m, dormant);
+            meta_close(m);
+        } else {
+            doctor_add(&d, "high", "store", "check the file and restore it from a backup",
+                       "cannot open %s", path);
+        }
+        snprintf(path, sizeof(path), "%s/audit", data);
+        struct audit_verify_report rep;
+        enum err e = audit_verify_dir(path, NULL, &rep);
+        if (e != ERR_OK)
+            doctor_add(&d, "high", "audit",
+                       "run 'coffer audit verify --data DIR', keep a copy and investigate",
+                       "the audit log fails verification: %s", rep.reason);
+        else if (rep.events > rep.last_head_size + 10000)
+            doctor_add(&d, "low", "audit", "check that the server signs heads (it does every 60 s)",
+                       "%llu events are not yet covered by a signed head",
+                       (unsigned long long)(rep.events - rep.last_head_size));
     }
-    snprintf(path, sizeof(path), "%s/audit", data);
-    struct audit_verify_report rep;
-    enum err e = audit_verify_dir(path, NULL, &rep);
-    if (e != ERR_OK)
-        doctor_add(&d, "high", "audit",
-                   "run 'coffer audit verify --data DIR', keep a copy and investigate",
-                   "the audit log fails verification: %s", rep.reason);
-    else if (rep.events > rep.last_head_size + 10000)
-        doctor_add(&d, "low", "audit", "check that the server signs heads (it does every 60 s)",
-                   "%llu events are not yet covered by a signed head",
-                   (unsigned long long)(rep.events - rep.last_head_size));
     if (d.json) {
         json_t *out = json_pack("{s:O, s:i, s:i, s:i}", "findings", d.list, "high", d.high,
                                 "medium", d.medium, "low", d.low);
+        if (server != NULL)
+            json_object_set(out, "server", server);
         char *s = json_dumps(out, JSON_INDENT(2));
         printf("%s\n", s != NULL ? s : "{}");
         free(s);
         json_decref(out);
     } else {
+        if (server != NULL)
+            doctor_print_server(c.server, server);
         size_t i;
         json_t *f;
         json_array_foreach(d.list, i, f)
@@ -651,6 +790,7 @@ int cli_doctor(int argc, char **argv)
         }
         printf("%d high, %d medium, %d low\n", d.high, d.medium, d.low);
     }
+    json_decref(server);
     json_decref(d.list);
     return d.high > 0 ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 #include "audit/syslog.h"
 #include "cli/cli.h"
 #include "http/http.h"
+#include "monitor/metrics_http.h"
 #include "util/log.h"
 
 static void server_usage(FILE *f)
@@ -20,7 +21,8 @@ static void server_usage(FILE *f)
                "                     [--threads N] [--behind-proxy] [--new-audit-segment]\n"
                "                     [--syslog udp://HOST:PORT|tcp://HOST:PORT|unix:PATH]\n"
                "                     [--user NAME] [--no-seccomp] [--master-key-file PATH]\n"
-               "                     [--max-per-ip N]\n\n"
+               "                     [--max-per-ip N] [--client-ca FILE]\n"
+               "                     [--metrics-listen 127.0.0.1:PORT]\n\n"
                "Serves the registry over HTTPS (default 127.0.0.1:8443). Port 0 picks a free\n"
                "port; --port-file writes the port chosen. --behind-proxy serves plain HTTP on a\n"
                "loopback address for a TLS-terminating proxy that sets X-Forwarded-For and\n"
@@ -33,7 +35,13 @@ static void server_usage(FILE *f)
                "of system calls (docs/SECURITY.md); --no-seccomp turns that off. --max-per-ip\n"
                "caps concurrent connections from one client address (default 256).\n"
                "--master-key-file opens a keyring sealed under a master key (or set\n"
-               "COFFER_MASTER_KEY / COFFER_MASTER_KEY_FILE); see docs/KEYS.md.\n");
+               "COFFER_MASTER_KEY / COFFER_MASTER_KEY_FILE); see docs/KEYS.md.\n"
+               "--client-ca asks TLS clients for a certificate issued by one of the CAs in\n"
+               "FILE (PEM); a certificate bound with 'coffer service cert add' authenticates\n"
+               "as its service account (docs/AUTHENTICATION.md).\n"
+               "--metrics-listen also serves GET /metrics over plain HTTP without\n"
+               "authentication on a loopback address only (for Prometheus on the same host);\n"
+               "see docs/MONITORING.md.\n");
 }
 
 /* Splits HOST:PORT or [V6]:PORT. */
@@ -79,13 +87,16 @@ int cli_server(int argc, char **argv)
         {"no-seccomp", no_argument, NULL, 'n'},
         {"max-per-ip", required_argument, NULL, 'I'},
         {"master-key-file", required_argument, NULL, 'M'},
+        {"metrics-listen", required_argument, NULL, 'm'},
+        {"client-ca", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *listen = NULL, *port_file = NULL, *syslog_target = NULL;
     long threads = 0;
     int behind_proxy = 0, new_segment = 0, c;
-    const char *run_as = NULL, *master_key_file = NULL;
+    const char *run_as = NULL, *master_key_file = NULL, *client_ca = NULL;
+    const char *metrics_listen = NULL;
     int no_seccomp = 0;
     long max_per_ip = 0;
     optind = 1;
@@ -129,6 +140,12 @@ int cli_server(int argc, char **argv)
         case 'M':
             master_key_file = optarg;
             break;
+        case 'm':
+            metrics_listen = optarg;
+            break;
+        case 'C':
+            client_ca = optarg;
+            break;
         case 'S':
             syslog_target = optarg;
             break;
@@ -156,12 +173,30 @@ int cli_server(int argc, char **argv)
     if (max_per_ip > 0)
         app.cfg.max_per_ip = (unsigned)max_per_ip;
     app.cfg.behind_proxy = behind_proxy;
+    app.cfg.seccomp = !no_seccomp;
     app.cfg.audit_new_segment = new_segment;
     if (master_key_file != NULL &&
         snprintf(app.cfg.master_key_file, sizeof(app.cfg.master_key_file), "%s", master_key_file) >=
             (int)sizeof(app.cfg.master_key_file)) {
         fprintf(stderr, "coffer server: --master-key-file path too long\n");
         return 2;
+    }
+    if (client_ca != NULL && (behind_proxy || client_ca[0] == '\0' ||
+                              snprintf(app.cfg.client_ca, sizeof(app.cfg.client_ca), "%s",
+                                       client_ca) >= (int)sizeof(app.cfg.client_ca))) {
+        fprintf(stderr, "coffer server: --client-ca takes a PEM file path and cannot be combined "
+                        "with --behind-proxy (the proxy terminates TLS)\n");
+        return 2;
+    }
+    if (metrics_listen != NULL) {
+        char mhost[64];
+        uint16_t mport = 0;
+        if (metrics_http_parse(metrics_listen, mhost, sizeof(mhost), &mport) != ERR_OK) {
+            fprintf(stderr, "coffer server: --metrics-listen serves metrics without "
+                            "authentication and is allowed only on a numeric loopback address "
+                            "(127.0.0.1:PORT or [::1]:PORT)\n");
+            return 2;
+        }
     }
     if (behind_proxy && !server_is_loopback(app.cfg.listen_host)) {
         fprintf(stderr, "coffer server: --behind-proxy serves plain HTTP and is allowed only on a "
@@ -198,11 +233,31 @@ int cli_server(int argc, char **argv)
         app_close(&app);
         return err_info(e)->exit_code;
     }
-    /* Start-up is over: the socket is bound and every file is open. */
+    struct MHD_Daemon *md = NULL;
+    if (metrics_listen != NULL) {
+        unsigned mport = 0;
+        e = metrics_http_start(&app, metrics_listen, &md, &mport);
+        if (e != ERR_OK) {
+            http_stop(d);
+            audit_syslog_close(app.audit_syslog);
+            app_close(&app);
+            return err_info(e)->exit_code;
+        }
+        char mhost[64];
+        uint16_t unused = 0;
+        metrics_http_parse(metrics_listen, mhost, sizeof(mhost), &unused);
+        int mv6 = strchr(mhost, ':') != NULL;
+        snprintf(app.cfg.metrics_listen, sizeof(app.cfg.metrics_listen), "%s%s%s:%u",
+                 mv6 ? "[" : "", mhost, mv6 ? "]" : "", mport);
+        printf("coffer: metrics on http://%s/metrics (no authentication)\n",
+               app.cfg.metrics_listen);
+    }
+    /* Start-up is over: the sockets are bound and every file is open. */
     e = sandbox_drop_user(run_as, data);
     if (e == ERR_OK && !no_seccomp)
         e = sandbox_seccomp();
     if (e != ERR_OK) {
+        metrics_http_stop(md);
         http_stop(d);
         audit_syslog_close(app.audit_syslog);
         app_close(&app);
@@ -210,6 +265,7 @@ int cli_server(int argc, char **argv)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = di != NULL ? di->port : app.cfg.listen_port;
+    app.cfg.listen_port = (uint16_t)port; /* the port bound, for GET /v1/doctor */
     int v6 = strchr(app.cfg.listen_host, ':') != NULL;
     printf("coffer: listening on %s://%s%s%s:%u\n", behind_proxy ? "http" : "https",
            v6 ? "[" : "", app.cfg.listen_host, v6 ? "]" : "", port);
@@ -224,6 +280,7 @@ int cli_server(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     log_info("signal %d received; shutting down", sig);
+    metrics_http_stop(md);
     http_stop(d);
     audit_syslog_close(app.audit_syslog);
     app.audit_syslog = NULL;

@@ -25,7 +25,7 @@ struct principal {
     int64_t user_id;
     char type[16];        /* "user", "service", "link" */
     char name[80];        /* "alice" */
-    char auth_method[16]; /* "password", "token", "oidc", "link" */
+    char auth_method[16]; /* "password", "token", "oidc", "mtls", "link" */
     int clearance;        /* 0..3 */
     int is_admin;
     int mfa;
@@ -35,7 +35,8 @@ struct principal {
     uint8_t token_hash[32];
     /* API tokens (auth_method "token"): the token's permissions are
      * intersected with those of its owner, decided as user:owner. */
-    int64_t token_id;     /* 0 unless authenticated by an API token */
+    int64_t token_id;     /* 0 unless authenticated by an API token; minus the binding id
+                           * for a client certificate (authn/mtls.h) */
     char owner[80];       /* owner's user name, "" unless token_id != 0 */
     json_t *owner_groups; /* owned: the owner's groups */
 };
@@ -96,6 +97,9 @@ struct request {
 
 /* Starts the daemon for app; returns after the socket is listening. */
 enum err http_start(struct app *app, struct MHD_Daemon **out);
+
+/* The GnuTLS priority string the HTTPS daemon uses (static storage). */
+const char *http_tls_priorities(void);
 void http_stop(struct MHD_Daemon *d);
 
 /* Records an error for the response, with a printf-style message (one line). */

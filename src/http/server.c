@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "authn/apitoken.h"
+#include "authn/mtls.h"
 #include "authn/oidc.h"
 #include "authn/session.h"
 #include "monitor/monitor.h"
@@ -203,6 +204,17 @@ static void http_client_address(struct request *r)
 static enum err http_authenticate(struct request *r)
 {
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    if (auth == NULL && r->app->cfg.client_ca[0] != '\0' && mtls_has_certificate(r)) {
+        /* No bearer credential: a client certificate bound to a service account. */
+        enum err me = mtls_authenticate(r);
+        if (me == ERR_UNAUTHENTICATED)
+            return http_fail(r, me,
+                             "client certificate not accepted; it must be issued by a trusted "
+                             "client CA, valid now and bound with 'coffer service cert add'");
+        if (me != ERR_OK)
+            return http_fail(r, me, "cannot check credentials right now; retry later");
+        return ERR_OK;
+    }
     if (auth == NULL)
         return http_fail(r, ERR_UNAUTHENTICATED, NULL);
     if (strncasecmp(auth, "Bearer ", 7) != 0)
@@ -448,6 +460,11 @@ static void http_log_panic(void *cls, const char *file, unsigned int line, const
     abort();
 }
 
+const char *http_tls_priorities(void)
+{
+    return HTTP_TLS_PRIORITIES;
+}
+
 enum err http_start(struct app *app, struct MHD_Daemon **out)
 {
     struct sockaddr_storage ss;
@@ -468,7 +485,15 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
         return ERR_INVALID;
     }
 
-    char *cert = NULL, *key = NULL;
+    char *cert = NULL, *key = NULL, *client_ca = NULL;
+    if (!app->cfg.behind_proxy && app->cfg.client_ca[0] != '\0') {
+        client_ca = http_read_file(app->cfg.client_ca);
+        if (client_ca == NULL || strstr(client_ca, "-----BEGIN CERTIFICATE-----") == NULL) {
+            log_error("cannot read client CA certificates (PEM) from %s", app->cfg.client_ca);
+            free(client_ca);
+            return ERR_IO;
+        }
+    }
     if (!app->cfg.behind_proxy) {
         char path[1200];
         app_path(&app->cfg, "tls/server.pem", path, sizeof(path));
@@ -479,6 +504,7 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
             log_error("cannot read the TLS certificate and key under %s/tls", app->cfg.data_dir);
             free(cert);
             secure_free_str(key);
+            free(client_ca);
             return ERR_IO;
         }
         flags |= MHD_USE_TLS;
@@ -488,6 +514,9 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
         {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+        /* With client CAs, libmicrohttpd asks TLS clients for a certificate
+         * (without requiring one); authn/mtls.c verifies it per request. */
+        {client_ca != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, client_ca},
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
@@ -502,6 +531,7 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
         app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
     free(cert);
     secure_free_str(key);
+    free(client_ca);
     if (d == NULL) {
         log_error("cannot listen on %s port %u: %s", app->cfg.listen_host,
                   (unsigned)app->cfg.listen_port, strerror(errno));

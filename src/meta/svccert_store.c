@@ -169,10 +169,10 @@ enum err meta_svccert_list(struct meta *m, int64_t owner_id, json_t **out)
         return ERR_INTERNAL;
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(
-        m, "SELECT " SVCCERT_COLUMNS ", u.name, coalesce(c.last_used_ip, '') "
-           "FROM service_certs c JOIN users u ON u.id = c.owner_id "
-           "WHERE ?1 = 0 OR c.owner_id = ?1 ORDER BY c.id DESC");
+    sqlite3_stmt *st =
+        meta_prepare(m, "SELECT " SVCCERT_COLUMNS ", u.name, coalesce(c.last_used_ip, '') "
+                        "FROM service_certs c JOIN users u ON u.id = c.owner_id "
+                        "WHERE ?1 = 0 OR c.owner_id = ?1 ORDER BY c.id DESC");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, owner_id);
         int rc;

@@ -600,8 +600,7 @@ void monitor_request_done(struct request *r)
     metrics_request(route, status, now_us - r->started_us, r->body_bytes, r->bytes_out);
 }
 
-/* Timestamp (ms) of the last complete line of heads.log, or -1. */
-static int64_t monitor_last_head_ms(struct app *app)
+int64_t monitor_last_head_ms(struct app *app)
 {
     char path[1200];
     app_path(&app->cfg, "audit/heads.log", path, sizeof(path));
@@ -666,13 +665,13 @@ static void monitor_write_app(FILE *f, struct app *app)
                     (double)(now_ms - ms) / 1000.0);
         }
     }
-    if (app->keys != NULL && keyring_is(app->keys)) {
+    size_t nkeks = keys_kek_count(app->keys);
+    if (nkeks > 0) {
         fprintf(f, "# HELP coffer_kek_age_seconds Age of each key-encryption key.\n"
                    "# TYPE coffer_kek_age_seconds gauge\n");
-        size_t n = keyring_kek_count(app->keys);
-        for (size_t i = 0; i < n; i++) {
-            struct keyring_kek_info ki;
-            if (keyring_kek_info(app->keys, i, &ki) == ERR_OK)
+        for (size_t i = 0; i < nkeks; i++) {
+            struct keys_kek_info ki;
+            if (keys_kek_info(app->keys, i, &ki) == ERR_OK)
                 fprintf(f, "coffer_kek_age_seconds{kek=\"%s\",state=\"%s\"} %lld\n", ki.id,
                         ki.current ? "current" : "retired", (long long)(now - ki.created));
         }

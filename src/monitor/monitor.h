@@ -48,6 +48,10 @@ int monitor_is_suspended(struct app *app, const char *principal);
 /* Clears the holds of principal (kind NULL: all). ERR_NOT_FOUND if none. */
 enum err monitor_clear_hold(struct app *app, const char *principal, const char *kind);
 
+/* Timestamp (unix ms) of the last signed tree head in DATA/audit/heads.log,
+ * or -1 when none can be read. */
+int64_t monitor_last_head_ms(struct app *app);
+
 /* Metrics of one finished request (from the completion callback). */
 void monitor_request_done(struct request *r);
 

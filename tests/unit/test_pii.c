@@ -182,6 +182,40 @@ static void test_split_everywhere(void **state)
     }
 }
 
+/* Text of short numbers, decimals, times and words: many anchors that the
+ * first pass must drop, and none that is a finding. */
+static const char filler[] = "id 7,12.50 09:30 x-1 (3) 2024-01-02 batch 42, ab 123456789012, "
+                             "note AB c 1.2.3 +7 x 99 0.25 done 8 ";
+
+/* Every fixture at every position relative to the first pass's 64-byte
+ * windows, between fillers ('|' keeps a filler's number from running into
+ * the fixture's): positives counted once, negatives never. */
+static void test_window_offsets(void **state)
+{
+    (void)state;
+    char text[1024];
+    for (size_t off = 0; off < 130; off++) {
+        for (size_t i = 0; i < sizeof(positives) / sizeof(positives[0]); i++) {
+            int n = snprintf(text, sizeof(text), "%.*s | %s | \n%s", (int)off, filler,
+                             positives[i].text, filler);
+            assert_true(n > 0 && (size_t)n < sizeof(text));
+            struct counts c = scan(text);
+            if (c.n[positives[i].type] != 1 || total(c) != 1)
+                fail_msg("'%s' at %zu: %llu found", positives[i].text, off,
+                         (unsigned long long)total(c));
+            struct counts odd = scan_chunks(text, (size_t)n, 61);
+            assert_memory_equal(&odd, &c, sizeof(c));
+        }
+        for (size_t i = 0; i < sizeof(negatives) / sizeof(negatives[0]); i++) {
+            int n = snprintf(text, sizeof(text), "%.*s | %s | \n%s", (int)off, filler, negatives[i],
+                             filler);
+            assert_true(n > 0 && (size_t)n < sizeof(text));
+            if (total(scan(text)) != 0)
+                fail_msg("'%s' at %zu: found", negatives[i], off);
+        }
+    }
+}
+
 /* Findings around the scanner's own 64 KiB pieces, in one large feed and in
  * odd-sized chunks: every one is counted once. */
 static void test_large_stream(void **state)
@@ -346,7 +380,7 @@ int main(void)
         cmocka_unit_test(test_positives),        cmocka_unit_test(test_negatives),
         cmocka_unit_test(test_split_everywhere), cmocka_unit_test(test_large_stream),
         cmocka_unit_test(test_binary_skipped),   cmocka_unit_test(test_report_redacted),
-        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_settings),         cmocka_unit_test(test_window_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

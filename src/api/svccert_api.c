@@ -1,0 +1,274 @@
+/*
+ * Client-certificate bindings of service accounts: bind (admin), list,
+ * revoke. A binding maps the SHA-256 fingerprint of a certificate issued by
+ * a client CA (coffer server --client-ca) to service:NAME with roles, on
+ * behalf of an owner; the gate decides every request both as the service
+ * account and as the owner (authn/mtls.h). Fingerprints are not secret, so
+ * only administrators bind them: anyone able to bind could otherwise lend
+ * their rights to a certificate held by someone else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "api/gate.h"
+#include "api/record.h"
+#include "app/access.h"
+#include "authn/apitoken.h"
+#include "authn/mtls.h"
+#include "authz/authz.h"
+#include "meta/access.h"
+#include "meta/authn_store.h"
+#include "meta/svccert_store.h"
+#include "util/log.h"
+#include "util/secure.h"
+
+static enum err svccert_record(struct request *r, const char *op, int64_t id, const char *name,
+                               const char *reason)
+{
+    char res[META_SVCCERT_NAME_MAX + 16];
+    snprintf(res, sizeof(res), "service:%s", name);
+    json_t *detail = json_pack("{s:s, s:I}", "op", op, "cert_id", (json_int_t)id);
+    struct record rec = {.action = "admin:Users",
+                         .resource = res,
+                         .allow = 1,
+                         .reason = reason,
+                         .status = 200,
+                         .detail = detail};
+    enum err e = api_record(r, &rec);
+    json_decref(detail);
+    return e;
+}
+
+/* Removes the role bindings of service:NAME that the binding added. */
+static void svccert_unbind(struct request *r, const char *name, json_t *roles, const char *scope)
+{
+    char principal[META_SVCCERT_NAME_MAX + 16];
+    snprintf(principal, sizeof(principal), "service:%s", name);
+    size_t i;
+    json_t *role;
+    json_array_foreach(roles, i, role)
+    {
+        meta_binding_remove(r->app->meta, json_string_value(role), principal,
+                            scope[0] != '\0' ? scope : NULL);
+    }
+    char err[AUTHZ_ERRBUF];
+    if (access_reload(r->app->meta, err, sizeof(err)) != ERR_OK)
+        log_error("service certs: cannot recompile policies after removing bindings: %s", err);
+}
+
+/* Binds roles to service:NAME and recompiles; undoes everything on failure. */
+static enum err svccert_bind(struct request *r, const char *name, json_t *roles, const char *scope)
+{
+    char principal[META_SVCCERT_NAME_MAX + 16], by[META_NAME_MAX + 8];
+    snprintf(principal, sizeof(principal), "service:%s", name);
+    snprintf(by, sizeof(by), "user:%s", r->who.name);
+    size_t i;
+    json_t *role;
+    json_array_foreach(roles, i, role)
+    {
+        enum err e = meta_binding_add(r->app->meta, json_string_value(role), principal,
+                                      scope[0] != '\0' ? scope : NULL, by);
+        if (e != ERR_OK && e != ERR_CONFLICT) {
+            svccert_unbind(r, name, roles, scope);
+            return http_fail(r, e == ERR_NOT_FOUND ? ERR_INVALID : ERR_UNAVAILABLE,
+                             "cannot bind role '%s'", json_string_value(role));
+        }
+    }
+    char err[AUTHZ_ERRBUF];
+    if (access_reload(r->app->meta, err, sizeof(err)) != ERR_OK) {
+        svccert_unbind(r, name, roles, scope);
+        return http_fail(r, ERR_INVALID, "the roles or scope are not valid: %s", err);
+    }
+    return ERR_OK;
+}
+
+/* 1..APITOKEN_MAX_ROLES names of existing roles. */
+static enum err svccert_check_roles(struct request *r, json_t *roles)
+{
+    if (!json_is_array(roles) || json_array_size(roles) == 0 ||
+        json_array_size(roles) > APITOKEN_MAX_ROLES)
+        return http_fail(r, ERR_INVALID, "give 1 to %d roles (--role NAME)", APITOKEN_MAX_ROLES);
+    size_t i;
+    json_t *role;
+    json_array_foreach(roles, i, role)
+    {
+        const char *name = json_string_value(role);
+        json_t *found = NULL;
+        if (name == NULL || !authz_name_valid(name))
+            return http_fail(r, ERR_INVALID, "invalid role name");
+        enum err e = meta_role_get(r->app->meta, name, &found);
+        json_decref(found);
+        if (e == ERR_NOT_FOUND)
+            return http_fail(r, ERR_INVALID, "no role '%s'; see 'coffer role ls'", name);
+        if (e != ERR_OK)
+            return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    }
+    return ERR_OK;
+}
+
+/* The service account name must not be in use by an active API token or
+ * certificate binding: their role bindings would merge. */
+static enum err svccert_name_free(struct request *r, const char *name)
+{
+    struct meta_svccert c;
+    enum err e = meta_svccert_by_name(r->app->meta, name, &c);
+    meta_svccert_clear(&c);
+    if (e == ERR_OK)
+        return http_fail(r, ERR_CONFLICT,
+                         "a certificate is already bound as service:%s; remove it first or "
+                         "choose another name",
+                         name);
+    if (e != ERR_NOT_FOUND)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    struct meta_apitoken t;
+    e = meta_apitoken_by_name(r->app->meta, name, &t);
+    int active = e == ERR_OK && t.expires_at > (int64_t)time(NULL);
+    meta_apitoken_clear(&t);
+    if (e != ERR_OK && e != ERR_NOT_FOUND)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    if (active)
+        return http_fail(r, ERR_CONFLICT, "an active API token is called '%s'; choose another name",
+                         name);
+    return ERR_OK;
+}
+
+enum err api_svccert_create(struct request *r)
+{
+    enum err e = gate_check(r, "admin:Users", "*", NULL);
+    if (e != ERR_OK)
+        return e;
+    if (strcmp(r->who.type, "user") != 0 || r->who.token_id != 0 || r->who.user_id <= 0)
+        return http_fail(r, ERR_FORBIDDEN, "only a logged-in administrator can bind certificates");
+    json_t *b = r->body_json;
+    const char *key;
+    json_t *val;
+    json_object_foreach(b, key, val)
+    {
+        if (strcmp(key, "name") != 0 && strcmp(key, "fingerprint") != 0 &&
+            strcmp(key, "roles") != 0 && strcmp(key, "scope") != 0 && strcmp(key, "owner") != 0)
+            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
+    }
+    const char *name = json_string_value(json_object_get(b, "name"));
+    if (!apitoken_name_valid(name))
+        return http_fail(r, ERR_INVALID,
+                         "invalid service account name: use 1-64 of a-z 0-9 . _ -, "
+                         "starting with a-z or 0-9");
+    uint8_t fp[32];
+    if (mtls_fingerprint_parse(json_string_value(json_object_get(b, "fingerprint")), fp) != 0)
+        return http_fail(r, ERR_INVALID,
+                         "fingerprint must be the certificate's SHA-256 as 64 hex digits "
+                         "('openssl x509 -noout -fingerprint -sha256 -in CERT')");
+    json_t *roles = json_object_get(b, "roles");
+    if ((e = svccert_check_roles(r, roles)) != ERR_OK)
+        return e;
+    json_t *scope_j = json_object_get(b, "scope");
+    const char *scope = scope_j != NULL ? json_string_value(scope_j) : "";
+    if (scope == NULL || strlen(scope) > META_SVCCERT_SCOPE_MAX)
+        return http_fail(r, ERR_INVALID, "scope must be a resource pattern such as 'fraud/*'");
+    json_t *owner_j = json_object_get(b, "owner");
+    const char *owner = owner_j != NULL ? json_string_value(owner_j) : r->who.name;
+    if (owner == NULL)
+        return http_fail(r, ERR_INVALID, "owner must be a user name");
+    struct meta_user u;
+    e = meta_user_get(r->app->meta, owner, &u);
+    if (e == ERR_NOT_FOUND)
+        return http_fail(r, ERR_INVALID, "no user '%.64s'; the owner must be a user", owner);
+    if (e != ERR_OK)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    int64_t owner_id = u.id;
+    char owner_name[META_NAME_MAX + 1];
+    snprintf(owner_name, sizeof(owner_name), "%s", u.name);
+    int disabled = u.disabled;
+    meta_user_clear(&u);
+    if (disabled)
+        return http_fail(r, ERR_INVALID, "user '%s' is disabled", owner_name);
+    struct meta_svccert dup;
+    e = meta_svccert_by_fingerprint(r->app->meta, fp, &dup);
+    meta_svccert_clear(&dup);
+    if (e == ERR_OK)
+        return http_fail(r, ERR_CONFLICT, "this certificate is already bound; remove it first");
+    if (e != ERR_NOT_FOUND)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    if ((e = svccert_name_free(r, name)) != ERR_OK)
+        return e;
+    if ((e = svccert_bind(r, name, roles, scope)) != ERR_OK)
+        return e;
+    int64_t id = 0;
+    e = meta_svccert_create(r->app->meta, name, owner_id, fp, roles, scope, &id);
+    if (e != ERR_OK) {
+        svccert_unbind(r, name, roles, scope);
+        if (e == ERR_CONFLICT)
+            return http_fail(r, ERR_CONFLICT, "this certificate is already bound; remove it first");
+        return http_fail(r, ERR_UNAVAILABLE, "cannot store the binding right now");
+    }
+    if (svccert_record(r, "cert-add", id, name, "client certificate bound") != ERR_OK) {
+        meta_svccert_revoke(r->app->meta, id, "system:audit-failure");
+        svccert_unbind(r, name, roles, scope);
+        return ERR_UNAVAILABLE;
+    }
+    char hex[65], principal[META_SVCCERT_NAME_MAX + 16];
+    hex_encode(fp, sizeof(fp), hex);
+    snprintf(principal, sizeof(principal), "service:%s", name);
+    r->json = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O, s:s}", "id", (json_int_t)id, "name", name,
+                        "principal", principal, "owner", owner_name, "fingerprint", hex, "roles",
+                        roles, "scope", scope);
+    r->status = 201;
+    log_info("service certs %s: '%s' bound certificate %s as %s (id %lld)", r->request_id,
+             r->who.name, hex, principal, (long long)id);
+    return ERR_OK;
+}
+
+enum err api_svccert_list(struct request *r)
+{
+    enum err e = gate_check(r, "admin:Users", "*", NULL);
+    if (e != ERR_OK)
+        return e;
+    json_t *list = NULL;
+    if (meta_svccert_list(r->app->meta, 0, &list) != ERR_OK)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        int revoked = json_integer_value(json_object_get(c, "revoked_at")) != 0;
+        json_object_set_new(c, "state", json_string(revoked ? "revoked" : "active"));
+    }
+    r->json = json_pack("{s:o}", "certs", list);
+    return ERR_OK;
+}
+
+enum err api_svccert_revoke(struct request *r)
+{
+    enum err e = gate_check(r, "admin:Users", "*", NULL);
+    if (e != ERR_OK)
+        return e;
+    char *end = NULL;
+    long long id = strtoll(r->param, &end, 10);
+    if (end == r->param || *end != '\0' || id <= 0)
+        return http_fail(r, ERR_INVALID, "give the binding id shown by 'coffer service cert ls'");
+    struct meta_svccert c;
+    e = meta_svccert_by_id(r->app->meta, (int64_t)id, &c);
+    if (e == ERR_NOT_FOUND)
+        return http_fail(r, ERR_NOT_FOUND, "no certificate binding %lld", id);
+    if (e != ERR_OK)
+        return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
+    char by[META_NAME_MAX + 16];
+    snprintf(by, sizeof(by), "%s:%s", r->who.type, r->who.name);
+    e = meta_svccert_revoke(r->app->meta, c.id, by);
+    if (e == ERR_NOT_FOUND) {
+        meta_svccert_clear(&c);
+        return http_fail(r, ERR_CONFLICT, "certificate binding %lld is already removed", id);
+    }
+    if (e != ERR_OK) {
+        meta_svccert_clear(&c);
+        return http_fail(r, ERR_UNAVAILABLE, "cannot remove the binding right now");
+    }
+    svccert_unbind(r, c.name, c.roles, c.scope);
+    e = svccert_record(r, "cert-rm", c.id, c.name, "client certificate binding removed");
+    log_info("service certs %s: binding %lld (%s) removed by %s", r->request_id, id, c.name, by);
+    meta_svccert_clear(&c);
+    return e;
+}
