@@ -813,7 +813,6 @@ static inline __attribute__((always_inline)) uint64_t pii_window_anchors(const s
     ended |= (ended >> 2) & d2;
     ended |= (ended >> 4) & d4;
     ended |= (ended >> 4) & d4;
-    ended |= (ended >> 4) & d4;
     return (starts & ~ended) | pairs | m->other;
 }
 

@@ -602,7 +602,10 @@ void anomaly_feed(struct anomaly_detector *d, const struct anomaly_event *ev)
     uint64_t net = anomaly_network(ev->source_ip, net_text, sizeof(net_text));
     if (net != 0)
         anomaly_check_network(d, p, ev, net, net_text);
-    if (net != 0 && ev->auth_method != NULL && strcmp(ev->auth_method, "token") == 0)
+    /* Machine credentials (API tokens and client certificates) are expected
+     * to come from few networks. */
+    if (net != 0 && ev->auth_method != NULL &&
+        (strcmp(ev->auth_method, "token") == 0 || strcmp(ev->auth_method, "mtls") == 0))
         anomaly_check_token(d, p, ev, net);
     if (!ev->allow)
         anomaly_check_denies(d, p, ev);
