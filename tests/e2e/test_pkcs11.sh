@@ -98,6 +98,18 @@ assert_contains "$objs" "coffer-kek-2" "the new KEK lives in the token"
 assert_not_contains "$objs" "coffer-kek-1" "the retired KEK object is destroyed"
 expect_ok coffer pull hsm/dev/model@1 -o "$OUT/r1"
 assert_same_file "$OUT/r1" "$FILES/f1" "pull after rotation"
+# doctor and metrics read KEK ages through the provider, not a keyring file
+ROOT_EXIT=0
+[ "$(id -u)" = 0 ] && ROOT_EXIT=1
+expect_exit "$ROOT_EXIT" coffer doctor --json
+assert_contains "$(cat "$LAST_OUT")" '"provider": "pkcs11"' "online doctor names the provider"
+assert_contains "$(cat "$LAST_OUT")" '"id": "coffer-kek-2"' "online doctor lists the token KEK"
+expect_exit 1 coffer doctor --data "$DATA"
+assert_not_contains "$(cat "$LAST_OUT")" "keyring.json" "offline doctor expects no keyring with a token"
+assert_not_contains "$(cat "$LAST_OUT")" "could not be opened" "offline doctor opens the token"
+api GET /metrics -H "Authorization: Bearer $(api_token admin "$ADMIN_PW")" >/dev/null
+assert_contains "$(api_body)" 'coffer_kek_age_seconds{kek="coffer-kek-2",state="current"}' \
+    "the KEK age metric covers the token"
 random_file "$FILES/f4" 5000
 expect_ok coffer push "$FILES/f4" hsm/dev/model
 server_stop TERM

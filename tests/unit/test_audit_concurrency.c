@@ -1,7 +1,8 @@
 /*
  * Eight threads append at once: every event lands exactly once, indexes are
  * unique, the durable count is right, fsyncs are shared (group commit), and
- * the result verifies.
+ * the result verifies. When the storage fails under many writers, every
+ * writer queued behind the failed flush returns an error.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define THREADS 8
 #define PER_THREAD 250
@@ -133,10 +135,82 @@ static void test_concurrent_appends(void **state)
     nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+#define FAIL_THREADS 16
+#define FAIL_MAX_APPENDS 1000000
+
+struct fail_worker {
+    struct audit_log *log;
+    int id;
+    int appended;
+    enum err last;
+};
+
+/* Appends until an append fails. */
+static void *fail_worker_main(void *arg)
+{
+    struct fail_worker *w = arg;
+    char ev[128];
+    w->last = ERR_OK;
+    for (int i = 0; i < FAIL_MAX_APPENDS && w->last == ERR_OK; i++) {
+        int len =
+            snprintf(ev, sizeof(ev), "{\"v\":1,\"action\":\"t\",\"thread\":%d,\"i\":%d}", w->id, i);
+        w->last = audit_log_append(w->log, ev, (size_t)len, NULL);
+        if (w->last == ERR_OK)
+            w->appended++;
+    }
+    return NULL;
+}
+
+static void test_storage_failure_wakes_every_writer(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/coffer-audit-fail-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char dir[128];
+    snprintf(dir, sizeof(dir), "%s/audit", root);
+    struct audit_options o;
+    audit_options_init(&o);
+    o.sign_every_events = 50;
+    o.sign_interval_ms = 0;
+    struct audit_log *log = NULL;
+    assert_int_equal(audit_log_open(dir, &o, &log), ERR_OK);
+
+    static struct fail_worker w[FAIL_THREADS];
+    pthread_t th[FAIL_THREADS];
+    for (int t = 0; t < FAIL_THREADS; t++) {
+        w[t] = (struct fail_worker){.log = log, .id = t};
+        assert_int_equal(pthread_create(&th[t], NULL, fail_worker_main, &w[t]), 0);
+    }
+    /* Break the storage while the writers are queued behind flushes. */
+    while (audit_log_size(log) < 300)
+        usleep(1000);
+    assert_int_equal(audit_log_test_break_storage(log), 0);
+    /* Every writer returns (none is left waiting for a flush that never
+     * comes) and the last append of each failed. */
+    long total = 0;
+    for (int t = 0; t < FAIL_THREADS; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(w[t].last, ERR_UNAVAILABLE);
+        total += w[t].appended;
+    }
+    struct audit_stats st;
+    audit_log_stats(log, &st);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal((long)st.events, total);
+    audit_log_close(log);
+
+    /* What was reported durable is on the disk and verifies. */
+    struct audit_verify_report rep;
+    assert_int_equal(audit_verify_dir(dir, NULL, &rep), ERR_OK);
+    assert_int_equal((long)rep.events, total);
+    nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_appends),
+        cmocka_unit_test(test_storage_failure_wakes_every_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
