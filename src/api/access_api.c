@@ -151,9 +151,8 @@ enum err api_policy_put(struct request *r)
         int was_global = json_is_true(json_object_get(existing, "global"));
         json_decref(existing);
         if (was_global != global)
-            return http_fail(r, ERR_CONFLICT,
-                             "policy %s is %s; delete it first to change its kind", name,
-                             was_global ? "global (use --global)" : "a role policy");
+            return http_fail(r, ERR_CONFLICT, "policy %s is %s; delete it first to change its kind",
+                             name, was_global ? "global (use --global)" : "a role policy");
     }
     char why[AUTHZ_ERRBUF];
     if (r->body_len == 0)
@@ -266,8 +265,8 @@ enum err api_role_create(struct request *r)
         json_decref(p);
         if (e != ERR_OK || global) {
             free(doc);
-            return http_fail(r, e == ERR_OK ? ERR_INVALID : ERR_NOT_FOUND,
-                             "policy '%.64s' %s", pn != NULL ? pn : "?",
+            return http_fail(r, e == ERR_OK ? ERR_INVALID : ERR_NOT_FOUND, "policy '%.64s' %s",
+                             pn != NULL ? pn : "?",
                              e == ERR_OK ? "is global and cannot be attached to a role"
                                          : "not found");
         }
@@ -292,9 +291,8 @@ enum err api_role_create(struct request *r)
     }
     free(doc);
     if (e != ERR_OK)
-        return e == ERR_CONFLICT
-                   ? http_fail(r, e, "role or policy '%s' already exists", name)
-                   : access_store_error(r, e, "role");
+        return e == ERR_CONFLICT ? http_fail(r, e, "role or policy '%s' already exists", name)
+                                 : access_store_error(r, e, "role");
     char res[AUTHZ_NAME_MAX + 8];
     snprintf(res, sizeof(res), "role:%s", name);
     if ((e = access_changed(r, "role created", res, NULL)) != ERR_OK)
@@ -354,8 +352,8 @@ enum err api_role_bind(struct request *r)
         return http_fail(r, e, "%s is already bound to %s with that scope", principal, role);
     if (e != ERR_OK)
         return access_store_error(r, e, "binding");
-    json_t *detail = json_pack("{s:s, s:s, s:s?}", "role", role, "principal", principal, "scope",
-                               scope);
+    json_t *detail =
+        json_pack("{s:s, s:s, s:s?}", "role", role, "principal", principal, "scope", scope);
     char res[AUTHZ_NAME_MAX + 8];
     snprintf(res, sizeof(res), "role:%s", role);
     e = access_changed(r, "role bound", res, detail);
@@ -376,8 +374,8 @@ enum err api_role_unbind(struct request *r)
     e = meta_binding_remove(r->app->meta, role, principal, scope);
     if (e != ERR_OK)
         return access_store_error(r, e, "binding");
-    json_t *detail = json_pack("{s:s, s:s, s:s?}", "role", role, "principal", principal, "scope",
-                               scope);
+    json_t *detail =
+        json_pack("{s:s, s:s, s:s?}", "role", role, "principal", principal, "scope", scope);
     char res[AUTHZ_NAME_MAX + 8];
     snprintf(res, sizeof(res), "role:%s", role);
     e = access_changed(r, "role unbound", res, detail);

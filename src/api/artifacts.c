@@ -142,9 +142,9 @@ struct push_state {
     struct stream_writer *writer;
     EVP_MD_CTX *sha;
     uint64_t size;
-    int existed;       /* the artifact had a live version before this push */
-    int may_read;      /* the caller could read it before this push */
-    int pii_wanted;    /* the kind is one the PII scan covers */
+    int existed;             /* the artifact had a live version before this push */
+    int may_read;            /* the caller could read it before this push */
+    int pii_wanted;          /* the kind is one the PII scan covers */
     struct pii_scanner *pii; /* NULL when the upload is not scanned */
 };
 
@@ -174,8 +174,7 @@ static enum err push_parse_query(struct request *r, struct push_state *ps)
         return http_fail(r, ERR_INVALID, "message given more than once");
     if (msg != NULL) {
         if (!tag_text_valid(msg, API_MESSAGE_MAX, 0))
-            return http_fail(r, ERR_INVALID,
-                             "message must be printable text of at most %d bytes",
+            return http_fail(r, ERR_INVALID, "message must be printable text of at most %d bytes",
                              API_MESSAGE_MAX);
         snprintf(ps->message, sizeof(ps->message), "%s", msg);
         ps->has_message = 1;
@@ -190,9 +189,9 @@ static enum err push_parse_query(struct request *r, struct push_state *ps)
     struct parent_collect pc = {r, ps->parents, 0, {0}};
     http_query_each(r, "parent", parent_collect, &pc);
     if (pc.bad)
-        return http_fail(r, pc.why[0] != '\0' && strstr(pc.why, "not found") ? ERR_NOT_FOUND
-                                                                             : ERR_INVALID,
-                         "invalid parent: %s", pc.why);
+        return http_fail(
+            r, pc.why[0] != '\0' && strstr(pc.why, "not found") ? ERR_NOT_FOUND : ERR_INVALID,
+            "invalid parent: %s", pc.why);
     return ERR_OK;
 }
 
@@ -214,8 +213,12 @@ enum err api_push_start(struct request *r)
     /* What the artifact already is decides what the write touches. */
     struct artifact_ref latest = {.path = ps->path, .kind = REF_LATEST};
     struct meta_version cur;
-    struct gate_resource res = {ps->has_kind ? ps->kind : NULL, ps->sensitivity, ps->tags,
-                                ps->path.project, ps->path.env, 0};
+    struct gate_resource res = {ps->has_kind ? ps->kind : NULL,
+                                ps->sensitivity,
+                                ps->tags,
+                                ps->path.project,
+                                ps->path.env,
+                                0};
     int exists = meta_version_get(r->app->meta, &latest, &cur) == ERR_OK;
     if (exists) {
         res.kind = cur.kind;
@@ -447,8 +450,9 @@ static enum err api_resolve_ex(struct request *r, const char *action, int includ
         int erased = v->wrapped_len == 0;
         meta_version_clear(v);
         if (erased)
-            return http_fail(r, ERR_GONE, "%s was erased (crypto-shredded); its content no "
-                                          "longer exists, see 'coffer show' for the tombstone",
+            return http_fail(r, ERR_GONE,
+                             "%s was erased (crypto-shredded); its content no "
+                             "longer exists, see 'coffer show' for the tombstone",
                              r->param);
         return http_fail(r, ERR_NOT_FOUND, "%s was deleted", r->param);
     }
@@ -458,7 +462,7 @@ static enum err api_resolve_ex(struct request *r, const char *action, int includ
 struct pull_state {
     int fd;
     struct stream_reader *reader;
-    uint64_t seg_idx;      /* index of the segment in plain, UINT64_MAX if none */
+    uint64_t seg_idx; /* index of the segment in plain, UINT64_MAX if none */
     size_t plain_len;
     uint8_t *sealed;
     uint8_t *plain;
@@ -503,8 +507,8 @@ static ssize_t pull_read(void *cls, uint64_t pos, char *buf, size_t max)
             }
             got += (size_t)n;
         }
-        if (stream_reader_open_segment(ps->reader, idx, ps->sealed, sealed_len, ps->plain,
-                                       ps->cap, &ps->plain_len) != ERR_OK) {
+        if (stream_reader_open_segment(ps->reader, idx, ps->sealed, sealed_len, ps->plain, ps->cap,
+                                       &ps->plain_len) != ERR_OK) {
             log_error("download %s: segment %llu failed authentication; the stored content is "
                       "damaged or was tampered with",
                       ps->request_id, (unsigned long long)idx);
@@ -541,8 +545,8 @@ enum err api_serve_version(struct request *r, const struct meta_version *v, json
     e = envelope_unwrap(r->app->keys, v->kek_id, v->wrapped_dek, v->wrapped_len,
                         (const uint8_t *)v->blob_id, BLOB_ID_LEN, dek);
     if (e != ERR_OK) {
-        log_error("download %s: data key of %s@%llu could not be unwrapped", r->request_id,
-                  v->path, (unsigned long long)v->version);
+        log_error("download %s: data key of %s@%llu could not be unwrapped", r->request_id, v->path,
+                  (unsigned long long)v->version);
         return http_fail(r, e == ERR_INTEGRITY ? ERR_INTEGRITY : ERR_UNAVAILABLE,
                          "the data key could not be unwrapped");
     }

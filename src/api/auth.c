@@ -25,8 +25,8 @@ enum err api_health(struct request *r)
 }
 
 /* Records a login attempt (success or failure) for the submitted name. */
-static enum err auth_record_login(struct request *r, const char *action, const char *user,
-                                  int ok, const char *reason, int status, int mfa)
+static enum err auth_record_login(struct request *r, const char *action, const char *user, int ok,
+                                  const char *reason, int status, int mfa)
 {
     char who[META_NAME_MAX + 8];
     snprintf(who, sizeof(who), "user:%s", user);
@@ -58,14 +58,13 @@ static enum err auth_check_lockout(struct request *r, const char *action, const 
         return ERR_UNAVAILABLE;
     r->retry_after = wait;
     return http_fail(r, ERR_RATE_LIMITED,
-                     "too many failed attempts; wait %lld seconds and try again",
-                     (long long)wait);
+                     "too many failed attempts; wait %lld seconds and try again", (long long)wait);
 }
 
 /* Checks the second factor of a user whose password was right. Returns
  * ERR_OK with *mfa set (1 when a code was checked), or a recorded failure. */
-static enum err auth_second_factor(struct request *r, const struct meta_user *u,
-                                   const char *otp, int64_t now, int *mfa)
+static enum err auth_second_factor(struct request *r, const struct meta_user *u, const char *otp,
+                                   int64_t now, int *mfa)
 {
     *mfa = 0;
     struct mfa_status st;
@@ -76,8 +75,9 @@ static enum err auth_second_factor(struct request *r, const struct meta_user *u,
             return ERR_OK;
         if (auth_record_login(r, "auth:Login", u->name, 0, "no MFA enrolled", 400, 0) != ERR_OK)
             return ERR_UNAVAILABLE;
-        return http_fail(r, ERR_INVALID, "this account has no multi-factor authentication; log "
-                                         "in without --otp, then run 'coffer mfa enroll'");
+        return http_fail(r, ERR_INVALID,
+                         "this account has no multi-factor authentication; log "
+                         "in without --otp, then run 'coffer mfa enroll'");
     }
     if (otp == NULL) {
         if (auth_record_login(r, "auth:Login", u->name, 0, "one-time code required", 401, 0) !=
@@ -93,8 +93,7 @@ static enum err auth_second_factor(struct request *r, const struct meta_user *u,
         lockout_failure(u->name, r->source_ip, lockout_now_ms());
         log_info("login failed %s for '%s' from %s: wrong one-time code", r->request_id, u->name,
                  r->source_ip);
-        if (auth_record_login(r, "auth:Login", u->name, 0, "wrong one-time code", 401, 0) !=
-            ERR_OK)
+        if (auth_record_login(r, "auth:Login", u->name, 0, "wrong one-time code", 401, 0) != ERR_OK)
             return ERR_UNAVAILABLE;
         return http_fail(r, ERR_UNAUTHENTICATED, "wrong, expired or already used one-time code");
     }
@@ -114,8 +113,8 @@ enum err api_login(struct request *r)
     json_t *otp_j = json_object_get(b, "otp");
     const char *otp = json_string_value(otp_j);
     if (user == NULL || password == NULL || strlen(user) > META_NAME_MAX ||
-        strlen(password) > 1024 || json_string_length(json_object_get(b, "password")) !=
-                                       strlen(password) ||
+        strlen(password) > 1024 ||
+        json_string_length(json_object_get(b, "password")) != strlen(password) ||
         (otp_j != NULL && (otp == NULL || strlen(otp) > 64 || otp[0] == '\0')))
         return http_fail(r, ERR_INVALID,
                          "send {\"user\": NAME, \"password\": PASSWORD[, \"otp\": CODE]}");
@@ -179,8 +178,8 @@ enum err api_login(struct request *r)
         meta_user_clear(&u);
         return http_fail(r, ERR_UNAVAILABLE, "cannot create a session right now");
     }
-    r->json = json_pack("{s:s, s:I, s:s, s:b}", "token", token, "expires_at",
-                        (json_int_t)expires, "user", u.name, "mfa", mfa);
+    r->json = json_pack("{s:s, s:I, s:s, s:b}", "token", token, "expires_at", (json_int_t)expires,
+                        "user", u.name, "mfa", mfa);
     secure_wipe(token, sizeof(token));
     log_info("login %s user '%s' from %s%s", r->request_id, u.name, r->source_ip,
              mfa ? " with MFA" : "");
@@ -194,11 +193,11 @@ enum err api_login_mfa(struct request *r)
     if (e != ERR_OK)
         return e;
     struct principal *p = &r->who;
-    if (strcmp(p->type, "user") != 0 || strcmp(p->auth_method, "password") != 0 ||
-        p->token_id != 0)
-        return http_fail(r, ERR_INVALID, "only a password session can be stepped up with a "
-                                         "one-time code; API tokens never carry MFA and OIDC "
-                                         "tokens carry it from their issuer");
+    if (strcmp(p->type, "user") != 0 || strcmp(p->auth_method, "password") != 0 || p->token_id != 0)
+        return http_fail(r, ERR_INVALID,
+                         "only a password session can be stepped up with a "
+                         "one-time code; API tokens never carry MFA and OIDC "
+                         "tokens carry it from their issuer");
     json_t *otp_j = json_object_get(r->body_json, "otp");
     const char *otp = json_string_value(otp_j);
     if (otp == NULL || strlen(otp) > 64 || otp[0] == '\0')
@@ -211,8 +210,9 @@ enum err api_login_mfa(struct request *r)
     if (e == ERR_NOT_FOUND) {
         if (auth_record_login(r, "auth:StepUp", p->name, 0, "no MFA enrolled", 400, 0) != ERR_OK)
             return ERR_UNAVAILABLE;
-        return http_fail(r, ERR_INVALID, "no multi-factor authentication is enrolled; run "
-                                         "'coffer mfa enroll' first");
+        return http_fail(r, ERR_INVALID,
+                         "no multi-factor authentication is enrolled; run "
+                         "'coffer mfa enroll' first");
     }
     if (e == ERR_UNAUTHENTICATED) {
         lockout_failure(p->name, r->source_ip, lockout_now_ms());
@@ -251,12 +251,11 @@ enum err api_whoami(struct request *r)
     if (e != ERR_OK)
         return e;
     struct principal *p = &r->who;
-    r->json = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:s}", "principal", p->name, "type",
-                        p->type, "auth_method", p->auth_method, "clearance",
-                        meta_sensitivity_name(p->clearance), "mfa", p->mfa, "attrs",
-                        p->attrs != NULL ? json_incref(p->attrs) : json_object(), "groups",
-                        p->groups != NULL ? json_incref(p->groups) : json_array(), "source_ip",
-                        r->source_ip);
+    r->json = json_pack(
+        "{s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:s}", "principal", p->name, "type", p->type,
+        "auth_method", p->auth_method, "clearance", meta_sensitivity_name(p->clearance), "mfa",
+        p->mfa, "attrs", p->attrs != NULL ? json_incref(p->attrs) : json_object(), "groups",
+        p->groups != NULL ? json_incref(p->groups) : json_array(), "source_ip", r->source_ip);
     if (r->json != NULL && p->mfa)
         json_object_set_new(r->json, "mfa_at", json_integer((json_int_t)p->mfa_at));
     if (r->json != NULL && p->token_id != 0) {

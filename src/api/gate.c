@@ -93,8 +93,8 @@ void gate_decide(struct request *r, const char *action, const char *resource,
         .resource_kind = res != NULL ? res->kind : NULL,
         .resource_sensitivity = res != NULL ? res->sensitivity : -1,
         .resource_tags = rtags,
-        .n_resource_tags = res != NULL && res->tags != NULL ? gate_kv(res->tags, rtags, GATE_MAX_TAGS)
-                                                            : 0,
+        .n_resource_tags =
+            res != NULL && res->tags != NULL ? gate_kv(res->tags, rtags, GATE_MAX_TAGS) : 0,
         .project = res != NULL ? res->project : NULL,
         .environment = res != NULL ? res->env : NULL,
         .version = res != NULL ? res->version : 0,
@@ -204,10 +204,13 @@ enum err gate_check(struct request *r, const char *action, const char *resource,
     if (allowed)
         return ERR_OK;
     if (!d.unknown_action && d.reason == AUTHZ_REASON_CLEARANCE)
-        return http_fail(r, ERR_FORBIDDEN, "%s on %s denied: the resource is %s and your "
-                         "clearance is %s", action, resource,
-                         authz_sensitivity_name(d.sensitivity) ? authz_sensitivity_name(d.sensitivity) : "?",
-                         authz_sensitivity_name(d.clearance) ? authz_sensitivity_name(d.clearance) : "?");
+        return http_fail(
+            r, ERR_FORBIDDEN,
+            "%s on %s denied: the resource is %s and your "
+            "clearance is %s",
+            action, resource,
+            authz_sensitivity_name(d.sensitivity) ? authz_sensitivity_name(d.sensitivity) : "?",
+            authz_sensitivity_name(d.clearance) ? authz_sensitivity_name(d.clearance) : "?");
     if (d.reason == AUTHZ_REASON_EXPLICIT_DENY && n > 0)
         return http_fail(r, ERR_FORBIDDEN, "%s on %s denied by %s", action, resource, stmts[0]);
     return http_fail(r, ERR_FORBIDDEN, "%s on %s denied: no policy allows it", action, resource);

@@ -15,12 +15,12 @@
 /* Facts about the resource a request touches, looked up by the handler so
  * that the decision itself never reads storage. */
 struct gate_resource {
-    const char *kind;      /* NULL when unknown (e.g. a new artifact) */
-    int sensitivity;       /* effective level 0..3, -1 when unknown */
-    json_t *tags;          /* artifact tags, may be NULL */
+    const char *kind; /* NULL when unknown (e.g. a new artifact) */
+    int sensitivity;  /* effective level 0..3, -1 when unknown */
+    json_t *tags;     /* artifact tags, may be NULL */
     const char *project;
     const char *env;
-    uint64_t version;      /* 0 when not about one version */
+    uint64_t version; /* 0 when not about one version */
 };
 
 /* Returns ERR_OK when allowed, ERR_FORBIDDEN (with r->errmsg set) when not. */

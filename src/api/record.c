@@ -53,8 +53,8 @@ enum err api_record(struct request *r, const struct record *rec)
         monitor_observe(r->app, &ev, index);
     free(json);
     if (e != ERR_OK) {
-        log_error("audit: cannot record %s on %s for request %s; refusing the request",
-                  rec->action, rec->resource != NULL ? rec->resource : "-", r->request_id);
+        log_error("audit: cannot record %s on %s for request %s; refusing the request", rec->action,
+                  rec->resource != NULL ? rec->resource : "-", r->request_id);
         return http_fail(r, ERR_UNAVAILABLE,
                          "the audit log cannot be written, so the request was refused; an "
                          "administrator must check the server's audit directory");

@@ -22,7 +22,7 @@ struct record {
     int status;
     int64_t bytes;
     const char *sha256;
-    json_t *detail; /* borrowed */
+    json_t *detail;                 /* borrowed */
     const char *principal_override; /* e.g. the user name of a failed login */
     const char *auth_method_override;
 };

@@ -98,8 +98,7 @@ enum err api_user_add(struct request *r)
     json_object_foreach(b, key, val)
     {
         if (strcmp(key, "name") != 0 && strcmp(key, "password") != 0 &&
-            strcmp(key, "clearance") != 0 && strcmp(key, "attrs") != 0 &&
-            strcmp(key, "admin") != 0)
+            strcmp(key, "clearance") != 0 && strcmp(key, "attrs") != 0 && strcmp(key, "admin") != 0)
             return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
     }
     const char *name = json_string_value(json_object_get(b, "name"));
@@ -120,8 +119,8 @@ enum err api_user_add(struct request *r)
                          "unknown clearance; use public, internal, confidential or restricted");
     json_t *attrs = json_object_get(b, "attrs");
     if (attrs != NULL && !attrs_valid(attrs))
-        return http_fail(r, ERR_INVALID,
-                         "attrs must be an object of at most %d key=value strings", API_ATTRS_MAX);
+        return http_fail(r, ERR_INVALID, "attrs must be an object of at most %d key=value strings",
+                         API_ATTRS_MAX);
     json_t *admin = json_object_get(b, "admin");
     if (admin != NULL && !json_is_boolean(admin))
         return http_fail(r, ERR_INVALID, "admin must be true or false");
@@ -142,8 +141,9 @@ enum err api_user_add(struct request *r)
         snprintf(principal, sizeof(principal), "user:%s", name);
         if (meta_binding_add(r->app->meta, "admin", principal, NULL, r->who.name) != ERR_OK ||
             access_reload(r->app->meta, reload_why, sizeof(reload_why)) != ERR_OK)
-            return http_fail(r, ERR_UNAVAILABLE, "the user was created but the admin role "
-                                                 "could not be bound");
+            return http_fail(r, ERR_UNAVAILABLE,
+                             "the user was created but the admin role "
+                             "could not be bound");
     }
     if ((e = user_record(r, "user added", name)) != ERR_OK)
         return e;

@@ -25,16 +25,16 @@ struct app_config {
     char data_dir[1024];
     char listen_host[256];
     uint16_t listen_port;
-    int behind_proxy;          /* plain HTTP on loopback, client IP from X-Forwarded-For */
-    unsigned threads;          /* worker threads */
+    int behind_proxy; /* plain HTTP on loopback, client IP from X-Forwarded-For */
+    unsigned threads; /* worker threads */
     unsigned max_connections;
     unsigned max_per_ip;
-    unsigned timeout_seconds;  /* idle connection timeout */
-    uint64_t max_upload_bytes; /* largest accepted artifact */
-    size_t max_json_bytes;     /* largest accepted JSON body */
-    int64_t session_lifetime;  /* seconds */
-    uint32_t segment_size;     /* encryption segment size for new versions */
-    int audit_new_segment;     /* start a new audit segment if the log fails verification */
+    unsigned timeout_seconds;   /* idle connection timeout */
+    uint64_t max_upload_bytes;  /* largest accepted artifact */
+    size_t max_json_bytes;      /* largest accepted JSON body */
+    int64_t session_lifetime;   /* seconds */
+    uint32_t segment_size;      /* encryption segment size for new versions */
+    int audit_new_segment;      /* start a new audit segment if the log fails verification */
     char master_key_file[1024]; /* sealed keyring's master key; "" = environment or none */
     char client_ca[1024];       /* PEM CAs of TLS client certificates (authn/mtls.h); "" = off */
     int seccomp;                /* 1 when the seccomp filter confines the server */
@@ -51,7 +51,7 @@ struct app {
     struct keys_rotator *rotator;      /* KEK rotation worker (keys/rotate.h), NULL if off */
     struct retention_job *retention;   /* retention worker (app/retention.h), NULL if off */
     struct env_config *envs;           /* release environments (app/environments.h) */
-    struct monitor *monitor;           /* anomaly detection and holds (monitor/monitor.h), NULL if off */
+    struct monitor *monitor; /* anomaly detection and holds (monitor/monitor.h), NULL if off */
 };
 
 /* Fills cfg with defaults for data_dir. */

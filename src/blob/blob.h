@@ -22,7 +22,7 @@ struct blob_upload {
     char tmp_path[4096];
     uint64_t written;
     uint64_t flushed; /* bytes handed to write-back so far */
-    uint64_t limit; /* maximum bytes accepted; 0 means no limit */
+    uint64_t limit;   /* maximum bytes accepted; 0 means no limit */
     int failed;
 };
 

@@ -42,8 +42,7 @@ static json_t *load_policy_file(const char *file)
     return j;
 }
 
-static int access_begin(struct args *a, struct client *c, int argc, char **argv,
-                        const char *usage)
+static int access_begin(struct args *a, struct client *c, int argc, char **argv, const char *usage)
 {
     int rc = args_parse(a, c, argc, argv, usage);
     if (rc != 0)
@@ -277,8 +276,8 @@ int cli_role(int argc, char **argv)
         if (rc != 0)
             return rc;
         if (!c.json_output) {
-            printf("%s %s %s %s%s%s\n", bind ? "Bound" : "Unbound", a.pos[1],
-                   bind ? "to" : "from", a.pos[2], args_has(&a, "--scope") ? " scope " : "",
+            printf("%s %s %s %s%s%s\n", bind ? "Bound" : "Unbound", a.pos[1], bind ? "to" : "from",
+                   a.pos[2], args_has(&a, "--scope") ? " scope " : "",
                    args_has(&a, "--scope") ? args_get(&a, "--scope") : "");
             json_decref(out);
             return 0;
@@ -353,8 +352,8 @@ int cli_group(int argc, char **argv)
         if (rc != 0)
             return rc;
         if (!c.json_output) {
-            printf("%s %s %s group %s\n", add ? "Added" : "Removed", a.pos[3],
-                   add ? "to" : "from", a.pos[2]);
+            printf("%s %s %s group %s\n", add ? "Added" : "Removed", a.pos[3], add ? "to" : "from",
+                   a.pos[2]);
             json_decref(out);
             return 0;
         }

@@ -170,7 +170,8 @@ int cli_login(int argc, char **argv)
 
 int cli_logout(int argc, char **argv)
 {
-    static const char usage[] = "usage: coffer logout\nRevokes the stored session and forgets it.\n";
+    static const char usage[] =
+        "usage: coffer logout\nRevokes the stored session and forgets it.\n";
     struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};

@@ -11,9 +11,9 @@
 #define ARGS_MAX_MULTI 64
 
 struct args_opt {
-    const char *name;  /* "--kind" */
+    const char *name; /* "--kind" */
     int takes_value;
-    int multi;         /* may repeat */
+    int multi; /* may repeat */
     const char *values[ARGS_MAX_MULTI];
     int count;
 };

@@ -33,8 +33,8 @@ static int query_add(char *q, size_t cap, const char *name, const char *value)
     return n < 0 || (size_t)n >= cap - used ? -1 : 0;
 }
 
-static int client_begin(struct args *a, struct client *c, int argc, char **argv,
-                        const char *usage, int min_pos, int max_pos)
+static int client_begin(struct args *a, struct client *c, int argc, char **argv, const char *usage,
+                        int min_pos, int max_pos)
 {
     int rc = args_parse(a, c, argc, argv, usage);
     if (rc != 0)
@@ -73,9 +73,9 @@ int cli_push(int argc, char **argv)
         "usage: coffer push FILE PATH [--kind K] [--sensitivity S] [--tag k=v]... "
         "[--parent REF]... [-m TEXT]\n"
         "Uploads FILE as the next version of PATH (PROJECT/ENV/NAME).\n";
-    struct args_opt opts[] = {{"--kind", 1, 0, {0}, 0},        {"--sensitivity", 1, 0, {0}, 0},
-                              {"--tag", 1, 1, {0}, 0},         {"--parent", 1, 1, {0}, 0},
-                              {"-m", 1, 0, {0}, 0},            {"--message", 1, 0, {0}, 0},
+    struct args_opt opts[] = {{"--kind", 1, 0, {0}, 0}, {"--sensitivity", 1, 0, {0}, 0},
+                              {"--tag", 1, 1, {0}, 0},  {"--parent", 1, 1, {0}, 0},
+                              {"-m", 1, 0, {0}, 0},     {"--message", 1, 0, {0}, 0},
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
@@ -119,16 +119,15 @@ int cli_push(int argc, char **argv)
     push_warn_pii(json_object_get(out, "pii"));
     if (c.json_output)
         cli_print_json(out);
-    else
-    {
+    else {
         char ver[48];
         json_t *v = json_object_get(out, "version");
         if (v != NULL)
             snprintf(ver, sizeof(ver), "%lld", (long long)json_integer_value(v));
         else
             snprintf(ver, sizeof(ver), "(version not visible to you)");
-        printf("%s@%s sha256:%s %lld bytes\n", json_string_value(json_object_get(out, "path")),
-               ver, json_string_value(json_object_get(out, "sha256")),
+        printf("%s@%s sha256:%s %lld bytes\n", json_string_value(json_object_get(out, "path")), ver,
+               json_string_value(json_object_get(out, "sha256")),
                (long long)json_integer_value(json_object_get(out, "size")));
     }
     json_decref(out);
@@ -142,8 +141,8 @@ int cli_pull(int argc, char **argv)
         "Downloads a version (PATH, PATH@N, PATH@latest or PATH@sha256:HEX). The SHA-256 is\n"
         "verified before FILE is moved into place (exit 7 on mismatch). Default FILE: the\n"
         "last segment of the name, in the current directory; '-o -' writes to stdout.\n";
-    struct args_opt opts[] = {{"-o", 1, 0, {0}, 0}, {"--output", 1, 0, {0}, 0},
-                              {NULL, 0, 0, {0}, 0}};
+    struct args_opt opts[] = {
+        {"-o", 1, 0, {0}, 0}, {"--output", 1, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
     int rc = client_begin(&a, &c, argc, argv, usage, 1, 1);
@@ -196,8 +195,7 @@ int cli_ls(int argc, char **argv)
         json_t *it;
         json_array_foreach(json_object_get(out, "artifacts"), i, it)
         {
-            printf("%-50s %-9s %-13s latest=%lld\n",
-                   json_string_value(json_object_get(it, "path")),
+            printf("%-50s %-9s %-13s latest=%lld\n", json_string_value(json_object_get(it, "path")),
                    json_string_value(json_object_get(it, "kind")),
                    json_string_value(json_object_get(it, "sensitivity")),
                    (long long)json_integer_value(json_object_get(it, "latest")));

@@ -267,8 +267,8 @@ int cli_server(int argc, char **argv)
     unsigned port = di != NULL ? di->port : app.cfg.listen_port;
     app.cfg.listen_port = (uint16_t)port; /* the port bound, for GET /v1/doctor */
     int v6 = strchr(app.cfg.listen_host, ':') != NULL;
-    printf("coffer: listening on %s://%s%s%s:%u\n", behind_proxy ? "http" : "https",
-           v6 ? "[" : "", app.cfg.listen_host, v6 ? "]" : "", port);
+    printf("coffer: listening on %s://%s%s%s:%u\n", behind_proxy ? "http" : "https", v6 ? "[" : "",
+           app.cfg.listen_host, v6 ? "]" : "", port);
     fflush(stdout);
     if (port_file != NULL) {
         FILE *pf = fopen(port_file, "w");

@@ -272,8 +272,7 @@ static int client_report(CURLcode cc, long status, const struct membuf *mb, cons
     return err_info(e)->exit_code;
 }
 
-int client_json(struct client *c, const char *method, const char *path, json_t *body,
-                json_t **out)
+int client_json(struct client *c, const char *method, const char *path, json_t *body, json_t **out)
 {
     struct curl_slist *headers = NULL;
     CURL *h = client_curl(c, method, path, &headers);

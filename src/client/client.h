@@ -30,8 +30,7 @@ int client_setup(struct client *c, int need_token);
 /* Sends a request with an optional JSON body and parses a JSON answer into
  * *out (may be NULL for 204). Returns 0 or the exit code, having printed the
  * error. */
-int client_json(struct client *c, const char *method, const char *path, json_t *body,
-                json_t **out);
+int client_json(struct client *c, const char *method, const char *path, json_t *body, json_t **out);
 
 /* Uploads a file as the body of PUT path. */
 int client_upload(struct client *c, const char *path, const char *file, json_t **out);

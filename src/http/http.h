@@ -30,8 +30,8 @@ struct principal {
     int is_admin;
     int mfa;
     int64_t mfa_at;
-    json_t *attrs;        /* owned: object of principal attributes */
-    json_t *groups;       /* owned: array of group names */
+    json_t *attrs;  /* owned: object of principal attributes */
+    json_t *groups; /* owned: array of group names */
     uint8_t token_hash[32];
     /* API tokens (auth_method "token"): the token's permissions are
      * intersected with those of its owner, decided as user:owner. */
@@ -48,7 +48,7 @@ struct route {
     const char *prefix; /* path prefix, e.g. "/v1/objects/" */
     int exact;          /* 1: the path must equal prefix */
     enum http_body body;
-    int auth;           /* 1: a valid credential is required */
+    int auth; /* 1: a valid credential is required */
     /* Called once the request line and headers are validated (and the caller
      * authenticated): streaming routes authorise and set up here. May be NULL. */
     enum err (*start)(struct request *r);
@@ -66,7 +66,7 @@ struct request {
     const struct route *route;
     char method[8];
     char path[HTTP_PATH_MAX + 1];
-    const char *param;   /* the part of path after route->prefix */
+    const char *param; /* the part of path after route->prefix */
     char request_id[33];
     char source_ip[64];
     char user_agent[128];
@@ -81,18 +81,18 @@ struct request {
     json_t *body_json;
     /* result */
     int status;
-    json_t *json;                    /* response body, owned */
-    struct MHD_Response *response;   /* or a ready response (streaming) */
+    json_t *json;                  /* response body, owned */
+    struct MHD_Response *response; /* or a ready response (streaming) */
     enum err err;
     char errmsg[HTTP_ERRMSG_MAX];
     int responded;
-    int body_failed;                 /* an error arose while the body arrived */
-    char allow[48];                  /* methods allowed on the path, for 405 */
+    int body_failed; /* an error arose while the body arrived */
+    char allow[48];  /* methods allowed on the path, for 405 */
     uint64_t bytes_out;
-    void *state;                     /* route-private */
-    int64_t now_override;            /* policy explain: decide as of this time (0: now) */
-    int64_t retry_after;             /* seconds for Retry-After on a 429 (0: 60) */
-    int64_t started_us;              /* CLOCK_MONOTONIC at arrival, microseconds (metrics) */
+    void *state;          /* route-private */
+    int64_t now_override; /* policy explain: decide as of this time (0: now) */
+    int64_t retry_after;  /* seconds for Retry-After on a 429 (0: 60) */
+    int64_t started_us;   /* CLOCK_MONOTONIC at arrival, microseconds (metrics) */
 };
 
 /* Starts the daemon for app; returns after the socket is listening. */
@@ -111,8 +111,8 @@ enum err http_fail(struct request *r, enum err e, const char *fmt, ...)
 const char *http_query(struct request *r, const char *name, int *dup);
 
 /* Calls fn for every value of a repeated query argument. */
-void http_query_each(struct request *r, const char *name,
-                     void (*fn)(const char *value, void *ctx), void *ctx);
+void http_query_each(struct request *r, const char *name, void (*fn)(const char *value, void *ctx),
+                     void *ctx);
 
 /* The route table, terminated by a row with method NULL. */
 extern const struct route api_routes[];

@@ -32,7 +32,7 @@
 #define HTTP_DRAIN_MAX (64ULL << 20)
 
 #define HTTP_TLS_PRIORITIES                                                                        \
-    "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:"            \
+    "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:"           \
     "+ECDHE-ECDSA:+ECDHE-RSA:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+SIGN-ALL:"           \
     "+COMP-NULL:+CTYPE-X509:%SAFE_RENEGOTIATION"
 
@@ -79,8 +79,8 @@ const char *http_query(struct request *r, const char *name, int *dup)
     return q.value;
 }
 
-void http_query_each(struct request *r, const char *name,
-                     void (*fn)(const char *value, void *ctx), void *ctx)
+void http_query_each(struct request *r, const char *name, void (*fn)(const char *value, void *ctx),
+                     void *ctx)
 {
     struct query_lookup q = {name, NULL, 0, fn, ctx};
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, http_query_iter, &q);
@@ -102,8 +102,7 @@ static enum MHD_Result http_queue_json(struct request *r, int status, json_t *bo
         return MHD_NO;
     size_t len = strlen(text);
     text[len] = '\0';
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(text);
         return MHD_NO;
@@ -184,8 +183,7 @@ static void http_client_address(struct request *r)
     }
     if (r->app->cfg.behind_proxy) {
         /* Only the proxy's own entry (the last one) can be trusted. */
-        const char *xff =
-            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+        const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
         if (xff != NULL) {
             const char *last = strrchr(xff, ',');
             last = last != NULL ? last + 1 : xff;
@@ -524,11 +522,10 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
         flags, 0, NULL, NULL, http_handler, app, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
         app->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, app->cfg.max_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.timeout_seconds,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        http_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_ARRAY,
-        app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_ARRAY, app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
     free(cert);
     secure_free_str(key);
     free(client_ca);

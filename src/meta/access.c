@@ -12,8 +12,8 @@ typedef void (*access_row_fn)(sqlite3_stmt *st, void *ctx);
 
 /* Runs one statement with text parameters (NULL binds SQL NULL), calling
  * row for each result row. Sets *changes when given. Caller holds no lock. */
-static enum err access_run_locked(struct meta *m, const char *sql, const char *const *params,
-                                  int n, access_row_fn row, void *ctx, int *changes)
+static enum err access_run_locked(struct meta *m, const char *sql, const char *const *params, int n,
+                                  access_row_fn row, void *ctx, int *changes)
 {
     sqlite3_stmt *st = meta_prepare(m, sql);
     if (st == NULL)
@@ -86,10 +86,10 @@ enum err meta_policy_put(struct meta *m, const char *name, const char *doc, int 
 
 static void row_policy(sqlite3_stmt *st, void *ctx)
 {
-    json_t *o = json_pack("{s:s, s:b, s:b, s:I, s:s}", "name", col_text(st, 0), "global",
-                          sqlite3_column_int(st, 2), "builtin", sqlite3_column_int(st, 3),
-                          "updated_at", (json_int_t)sqlite3_column_int64(st, 4), "updated_by",
-                          col_text(st, 5));
+    json_t *o =
+        json_pack("{s:s, s:b, s:b, s:I, s:s}", "name", col_text(st, 0), "global",
+                  sqlite3_column_int(st, 2), "builtin", sqlite3_column_int(st, 3), "updated_at",
+                  (json_int_t)sqlite3_column_int64(st, 4), "updated_by", col_text(st, 5));
     json_t *doc = meta_column_json(st, 1);
     json_object_set_new(o, "document", doc != NULL ? doc : json_null());
     json_array_append_new(ctx, o);
@@ -204,8 +204,8 @@ enum err meta_role_list(struct meta *m, json_t **out)
         const char *p[] = {json_string_value(json_object_get(r, "name"))};
         json_t *pols = json_array();
         if (e == ERR_OK)
-            e = access_run(m, "SELECT policy FROM role_policies WHERE role=? ORDER BY policy", p,
-                           1, row_append_text, pols, NULL);
+            e = access_run(m, "SELECT policy FROM role_policies WHERE role=? ORDER BY policy", p, 1,
+                           row_append_text, pols, NULL);
         json_object_set_new(r, "policies", pols);
     }
     if (e != ERR_OK) {
@@ -278,11 +278,11 @@ enum err meta_binding_remove(struct meta *m, const char *role, const char *princ
 {
     const char *p[] = {role, principal, scope};
     int changes = 0;
-    enum err e = access_run(m,
-                            scope != NULL
-                                ? "DELETE FROM bindings WHERE role=? AND principal=? AND scope=?"
-                                : "DELETE FROM bindings WHERE role=? AND principal=?",
-                            p, scope != NULL ? 3 : 2, NULL, NULL, &changes);
+    enum err e =
+        access_run(m,
+                   scope != NULL ? "DELETE FROM bindings WHERE role=? AND principal=? AND scope=?"
+                                 : "DELETE FROM bindings WHERE role=? AND principal=?",
+                   p, scope != NULL ? 3 : 2, NULL, NULL, &changes);
     if (e == ERR_OK && changes == 0)
         e = ERR_NOT_FOUND;
     return e;
@@ -303,8 +303,8 @@ enum err meta_group_add_member(struct meta *m, const char *group, const char *pr
 {
     const char *p[] = {group, principal};
     json_t *found = json_array();
-    enum err e = access_run(m, "SELECT name FROM groups WHERE name=?", p, 1, row_append_text,
-                            found, NULL);
+    enum err e =
+        access_run(m, "SELECT name FROM groups WHERE name=?", p, 1, row_append_text, found, NULL);
     int exists = json_array_size(found) > 0;
     json_decref(found);
     if (e != ERR_OK)
@@ -319,8 +319,8 @@ enum err meta_group_remove_member(struct meta *m, const char *group, const char 
 {
     const char *p[] = {group, principal};
     int changes = 0;
-    enum err e = access_run(m, "DELETE FROM group_members WHERE grp=? AND principal=?", p, 2,
-                            NULL, NULL, &changes);
+    enum err e = access_run(m, "DELETE FROM group_members WHERE grp=? AND principal=?", p, 2, NULL,
+                            NULL, &changes);
     if (e == ERR_OK && changes == 0)
         e = ERR_NOT_FOUND;
     return e;
@@ -334,8 +334,8 @@ static void row_group(sqlite3_stmt *st, void *ctx)
 enum err meta_group_list(struct meta *m, json_t **out)
 {
     json_t *arr = json_array();
-    enum err e = access_run(m, "SELECT name FROM groups ORDER BY name", NULL, 0, row_group, arr,
-                            NULL);
+    enum err e =
+        access_run(m, "SELECT name FROM groups ORDER BY name", NULL, 0, row_group, arr, NULL);
     size_t i;
     json_t *g;
     json_array_foreach(arr, i, g)
@@ -357,8 +357,8 @@ enum err meta_principal_groups(struct meta *m, const char *principal, json_t **o
 {
     json_t *arr = json_array();
     const char *p[] = {principal};
-    enum err e = access_run(m, "SELECT grp FROM group_members WHERE principal=? ORDER BY grp", p,
-                            1, row_append_text, arr, NULL);
+    enum err e = access_run(m, "SELECT grp FROM group_members WHERE principal=? ORDER BY grp", p, 1,
+                            row_append_text, arr, NULL);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;
@@ -371,9 +371,9 @@ enum err meta_principal_groups(struct meta *m, const char *principal, json_t **o
 
 static void row_load_policy(sqlite3_stmt *st, void *ctx)
 {
-    json_object_set_new(ctx, col_text(st, 0),
-                        json_pack("{s:s, s:b}", "document", col_text(st, 1), "global",
-                                  sqlite3_column_int(st, 2)));
+    json_object_set_new(
+        ctx, col_text(st, 0),
+        json_pack("{s:s, s:b}", "document", col_text(st, 1), "global", sqlite3_column_int(st, 2)));
 }
 
 static void row_load_role(sqlite3_stmt *st, void *ctx)
@@ -391,8 +391,8 @@ static void row_load_role(sqlite3_stmt *st, void *ctx)
 
 static void row_load_binding(sqlite3_stmt *st, void *ctx)
 {
-    json_array_append_new(ctx, json_pack("[s, s, s]", col_text(st, 0), col_text(st, 1),
-                                         col_text(st, 2)));
+    json_array_append_new(
+        ctx, json_pack("[s, s, s]", col_text(st, 0), col_text(st, 1), col_text(st, 2)));
 }
 
 enum err meta_access_load(struct meta *m, json_t **out)
@@ -409,8 +409,8 @@ enum err meta_access_load(struct meta *m, json_t **out)
                               "ON rp.role=r.name ORDER BY r.name, rp.policy",
                               NULL, 0, row_load_role, json_object_get(all, "roles"), NULL);
     if (e == ERR_OK)
-        e = access_run_locked(m, "SELECT role, principal, scope FROM bindings ORDER BY id", NULL,
-                              0, row_load_binding, json_object_get(all, "bindings"), NULL);
+        e = access_run_locked(m, "SELECT role, principal, scope FROM bindings ORDER BY id", NULL, 0,
+                              row_load_binding, json_object_get(all, "bindings"), NULL);
     meta_exec(m, e == ERR_OK ? "COMMIT" : "ROLLBACK");
     pthread_mutex_unlock(&m->lock);
     if (e != ERR_OK) {

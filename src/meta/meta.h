@@ -27,9 +27,9 @@ struct meta;
 struct meta_user {
     int64_t id;
     char name[META_NAME_MAX + 1];
-    char *pw_hash;  /* heap, may be NULL; free with meta_user_clear */
-    int clearance;  /* 0..3 */
-    json_t *attrs;  /* object; owned */
+    char *pw_hash; /* heap, may be NULL; free with meta_user_clear */
+    int clearance; /* 0..3 */
+    json_t *attrs; /* object; owned */
     int disabled;
     int is_admin;
     int64_t created_at;
@@ -64,13 +64,13 @@ struct meta_version {
 
 struct meta_new_version {
     const struct artifact_path *path;
-    const char *kind;       /* NULL: "other" for a new artifact, unchanged otherwise */
-    int sensitivity;        /* -1: "internal" for a new artifact; else the version's label */
-    json_t *tags;           /* object of tags to set on the artifact, or NULL */
-    json_t *parents;        /* array of "PATH@N" strings, or NULL */
-    const char *message;    /* may be NULL */
-    const char *creator;    /* principal name */
-    const char *sha256;     /* hex */
+    const char *kind;    /* NULL: "other" for a new artifact, unchanged otherwise */
+    int sensitivity;     /* -1: "internal" for a new artifact; else the version's label */
+    json_t *tags;        /* object of tags to set on the artifact, or NULL */
+    json_t *parents;     /* array of "PATH@N" strings, or NULL */
+    const char *message; /* may be NULL */
+    const char *creator; /* principal name */
+    const char *sha256;  /* hex */
     uint64_t size;
     const char *blob_id;
     const uint8_t *wrapped_dek;

@@ -270,7 +270,7 @@ static const char *const meta_migrations[] = {
 #define META_MIGRATION_COUNT (int)(sizeof(meta_migrations) / sizeof(meta_migrations[0]))
 
 static const char *const sensitivity_names[] = {"public", "internal", "confidential", "restricted"};
-static const char *const kind_names[] = {"model", "dataset", "features", "params",
+static const char *const kind_names[] = {"model",   "dataset", "features", "params",
                                          "metrics", "code",    "other",    NULL};
 
 int meta_sensitivity_level(const char *name)
@@ -512,11 +512,11 @@ enum err meta_user_list(struct meta *m, json_t **out)
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             struct meta_user u;
             meta_user_fill(st, &u);
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:O, s:b, s:b, s:I}", "name", u.name, "clearance",
-                               meta_sensitivity_name(u.clearance), "attrs", u.attrs, "disabled",
-                               u.disabled, "admin", u.is_admin, "created_at",
-                               (json_int_t)u.created_at));
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:s, s:O, s:b, s:b, s:I}", "name", u.name,
+                                            "clearance", meta_sensitivity_name(u.clearance),
+                                            "attrs", u.attrs, "disabled", u.disabled, "admin",
+                                            u.is_admin, "created_at", (json_int_t)u.created_at));
             meta_user_clear(&u);
         }
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
@@ -612,8 +612,7 @@ enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64
     return e;
 }
 
-static enum err meta_session_update(struct meta *m, const char *sql, const void *blob,
-                                    int64_t id)
+static enum err meta_session_update(struct meta *m, const char *sql, const void *blob, int64_t id)
 {
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
@@ -755,7 +754,8 @@ static enum err meta_version_insert(struct meta *m, const struct meta_new_versio
         json_t *p;
         json_array_foreach(nv->parents, i, p)
         {
-            sqlite3_stmt *ls = meta_prepare(m, "INSERT INTO lineage(child, parent_ref) VALUES(?,?)");
+            sqlite3_stmt *ls =
+                meta_prepare(m, "INSERT INTO lineage(child, parent_ref) VALUES(?,?)");
             if (ls == NULL) {
                 e = ERR_IO;
                 break;
@@ -885,13 +885,12 @@ static json_t *meta_version_row_json(sqlite3_stmt *st)
 {
     /* Columns: version, sha256, size, sensitivity, message, parents, created_by,
      * created_at, deleted, deleted_at, deleted_by */
-    json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:I, s:b}", "version",
-                          (json_int_t)sqlite3_column_int64(st, 0), "sha256",
-                          (const char *)sqlite3_column_text(st, 1), "size",
-                          (json_int_t)sqlite3_column_int64(st, 2), "created_by",
-                          (const char *)sqlite3_column_text(st, 6), "created_at",
-                          (json_int_t)sqlite3_column_int64(st, 7), "deleted",
-                          sqlite3_column_int(st, 8));
+    json_t *o = json_pack(
+        "{s:I, s:s, s:I, s:s, s:I, s:b}", "version", (json_int_t)sqlite3_column_int64(st, 0),
+        "sha256", (const char *)sqlite3_column_text(st, 1), "size",
+        (json_int_t)sqlite3_column_int64(st, 2), "created_by",
+        (const char *)sqlite3_column_text(st, 6), "created_at",
+        (json_int_t)sqlite3_column_int64(st, 7), "deleted", sqlite3_column_int(st, 8));
     if (sqlite3_column_type(st, 3) != SQLITE_NULL)
         json_object_set_new(o, "sensitivity",
                             json_string(meta_sensitivity_name(sqlite3_column_int(st, 3))));
@@ -917,8 +916,8 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
     json_t *o = NULL;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT " META_VERSION_ROW_COLUMNS
-                                       " FROM versions WHERE id=?");
+    sqlite3_stmt *st =
+        meta_prepare(m, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE id=?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, v->version_id);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -966,9 +965,9 @@ enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
     json_t *arr = json_array();
-    sqlite3_stmt *st = meta_prepare(m, "SELECT " META_VERSION_ROW_COLUMNS
-                                       " FROM versions WHERE artifact_id="
-                                       "(SELECT id FROM artifacts WHERE path=?) ORDER BY version");
+    sqlite3_stmt *st =
+        meta_prepare(m, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE artifact_id="
+                        "(SELECT id FROM artifacts WHERE path=?) ORDER BY version");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, p->full, -1, SQLITE_STATIC);
         int rc;
@@ -1008,14 +1007,14 @@ enum err meta_artifact_list(struct meta *m, const char *prefix, json_t **out)
             if (sqlite3_column_type(st, 4) == SQLITE_NULL)
                 continue; /* every version tombstoned */
             json_t *tags = meta_column_json(st, 3);
-            json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:o}", "path",
-                                  (const char *)sqlite3_column_text(st, 0), "kind",
-                                  (const char *)sqlite3_column_text(st, 1), "sensitivity",
-                                  meta_sensitivity_name(sqlite3_column_int(st, 2)), "latest",
-                                  (json_int_t)sqlite3_column_int64(st, 4), "sensitivity_level",
-                                  sqlite3_column_int(st, 2), "max_version_sensitivity_level",
-                                  sqlite3_column_int(st, 5), "tags",
-                                  tags != NULL ? tags : json_object());
+            json_t *o =
+                json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:o}", "path",
+                          (const char *)sqlite3_column_text(st, 0), "kind",
+                          (const char *)sqlite3_column_text(st, 1), "sensitivity",
+                          meta_sensitivity_name(sqlite3_column_int(st, 2)), "latest",
+                          (json_int_t)sqlite3_column_int64(st, 4), "sensitivity_level",
+                          sqlite3_column_int(st, 2), "max_version_sensitivity_level",
+                          sqlite3_column_int(st, 5), "tags", tags != NULL ? tags : json_object());
             json_array_append_new(arr, o);
         }
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
@@ -1057,7 +1056,7 @@ enum err meta_label(struct meta *m, const struct artifact_path *p, uint64_t vers
     sqlite3_finalize(st);
     if (e == ERR_OK && sensitivity >= 0) {
         st = version > 0 ? meta_prepare(m, "UPDATE versions SET sensitivity=? WHERE "
-                                            "artifact_id=? AND version=?")
+                                           "artifact_id=? AND version=?")
                          : meta_prepare(m, "UPDATE artifacts SET sensitivity=? WHERE id=?");
         e = ERR_IO;
         if (st != NULL) {

@@ -78,8 +78,7 @@ static enum err path_parse_n(const char *s, size_t len, const char *const *envs,
         return path_fail(why, why_len, "path is longer than %d bytes", PATH_FULL_MAX);
     for (size_t i = 0; i < len; i++) {
         if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-            return path_fail(why, why_len,
-                             "path contains a space, control or non-ASCII character");
+            return path_fail(why, why_len, "path contains a space, control or non-ASCII character");
     }
     const char *slash1 = memchr(s, '/', len);
     if (slash1 == NULL)

@@ -31,8 +31,8 @@ enum ref_kind { REF_LATEST, REF_NUMBER, REF_SHA256, REF_COUNT_ /* internal */ };
 struct artifact_ref {
     struct artifact_path path;
     enum ref_kind kind;
-    uint64_t version;  /* REF_NUMBER only */
-    char sha256[65];   /* REF_SHA256 only: lower-case hex */
+    uint64_t version;     /* REF_NUMBER only */
+    char sha256[65];      /* REF_SHA256 only: lower-case hex */
     int explicit_version; /* 1 when the text carried an '@' */
 };
 
