@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config clang
+  build-essential cmake pkg-config clang clang-format
   libmicrohttpd-dev libgnutls28-dev libssl-dev libsqlite3-dev libjansson-dev
   libcurl4-openssl-dev libargon2-dev libqrencode-dev
   libcmocka-dev

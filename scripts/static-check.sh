@@ -13,6 +13,15 @@ cd "$(dirname "$0")/.."
 
 bash scripts/check-banned.sh
 
+# Formatting: every C file follows the repository's .clang-format.
+if command -v clang-format >/dev/null 2>&1; then
+    if ! clang-format --dry-run --Werror $(git ls-files '*.c' '*.h') 2>/dev/null; then
+        echo "static-check: files are not formatted; run 'make format'" >&2
+        clang-format --dry-run $(git ls-files '*.c' '*.h') 2>&1 | grep -o '^[^:]*\.[ch]' | sort -u >&2
+        exit 1
+    fi
+fi
+
 if ! command -v cppcheck >/dev/null 2>&1; then
     echo "static-check: cppcheck is not installed (bash scripts/install-deps.sh)" >&2
     exit 1
