@@ -356,9 +356,18 @@ enum err meta_group_list(struct meta *m, json_t **out)
 enum err meta_principal_groups(struct meta *m, const char *principal, json_t **out)
 {
     json_t *arr = json_array();
-    const char *p[] = {principal};
-    enum err e = access_run(m, "SELECT grp FROM group_members WHERE principal=? ORDER BY grp", p, 1,
-                            row_append_text, arr, NULL);
+    pthread_mutex_lock(&m->lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_stmt(m, "SELECT grp FROM group_members WHERE principal=? ORDER BY grp");
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            row_append_text(st, arr);
+        e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
+    }
+    meta_stmt_done(m, st);
+    pthread_mutex_unlock(&m->lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;

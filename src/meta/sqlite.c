@@ -376,6 +376,8 @@ void meta_close(struct meta *m)
 {
     if (m == NULL)
         return;
+    for (size_t i = 0; i < META_STMT_CACHE; i++)
+        sqlite3_finalize(m->stmts[i].st);
     sqlite3_close(m->db);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -389,6 +391,44 @@ sqlite3_stmt *meta_prepare(struct meta *m, const char *sql)
         return NULL;
     }
     return st;
+}
+
+sqlite3_stmt *meta_stmt(struct meta *m, const char *sql)
+{
+    size_t free_slot = META_STMT_CACHE;
+    for (size_t i = 0; i < META_STMT_CACHE; i++) {
+        struct meta_stmt_slot *slot = &m->stmts[i];
+        if (slot->st == NULL) {
+            if (free_slot == META_STMT_CACHE)
+                free_slot = i;
+            continue;
+        }
+        /* The text check guards against a non-literal reusing an address. */
+        if (slot->sql == sql && strcmp(sqlite3_sql(slot->st), sql) == 0) {
+            sqlite3_reset(slot->st);
+            return slot->st;
+        }
+    }
+    sqlite3_stmt *st = meta_prepare(m, sql);
+    if (st != NULL && free_slot < META_STMT_CACHE) {
+        m->stmts[free_slot].sql = sql;
+        m->stmts[free_slot].st = st;
+    }
+    return st;
+}
+
+void meta_stmt_done(struct meta *m, sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    for (size_t i = 0; i < META_STMT_CACHE; i++) {
+        if (m->stmts[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    }
+    sqlite3_finalize(st);
 }
 
 static void meta_copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
@@ -460,7 +500,7 @@ static enum err meta_user_query(struct meta *m, const char *sql, const char *nam
 {
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_stmt(m, sql);
     if (st != NULL) {
         if (name != NULL)
             sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -474,7 +514,7 @@ static enum err meta_user_query(struct meta *m, const char *sql, const char *nam
             e = ERR_NOT_FOUND;
         }
     }
-    sqlite3_finalize(st);
+    meta_stmt_done(m, st);
     pthread_mutex_unlock(&m->lock);
     return e;
 }
@@ -590,8 +630,8 @@ enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64
 {
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT id, user_id, created_at, expires_at, mfa, mfa_at "
-                                       "FROM sessions WHERE token_hash=? AND revoked=0");
+    sqlite3_stmt *st = meta_stmt(m, "SELECT id, user_id, created_at, expires_at, mfa, mfa_at "
+                                    "FROM sessions WHERE token_hash=? AND revoked=0");
     if (st != NULL) {
         sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
         int rc = sqlite3_step(st);
@@ -607,7 +647,7 @@ enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64
             e = ERR_UNAUTHENTICATED;
         }
     }
-    sqlite3_finalize(st);
+    meta_stmt_done(m, st);
     pthread_mutex_unlock(&m->lock);
     return e;
 }
@@ -853,7 +893,7 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
     }
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_stmt(m, sql);
     if (st != NULL) {
         sqlite3_bind_text(st, 1, ref->path.full, -1, SQLITE_STATIC);
         if (ref->kind == REF_NUMBER)
@@ -868,7 +908,7 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
             e = ERR_NOT_FOUND;
         }
     }
-    sqlite3_finalize(st);
+    meta_stmt_done(m, st);
     pthread_mutex_unlock(&m->lock);
     return e;
 }
@@ -916,8 +956,7 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
     pthread_mutex_lock(&m->lock);
     enum err e = ERR_IO;
     json_t *o = NULL;
-    sqlite3_stmt *st =
-        meta_prepare(m, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE id=?");
+    sqlite3_stmt *st = meta_stmt(m, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE id=?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, v->version_id);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -927,7 +966,7 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
             e = ERR_NOT_FOUND;
         }
     }
-    sqlite3_finalize(st);
+    meta_stmt_done(m, st);
     if (e == ERR_OK) {
         int eff = v->version_sensitivity > v->artifact_sensitivity ? v->version_sensitivity
                                                                    : v->artifact_sensitivity;
@@ -940,9 +979,9 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
         json_t *children = json_array();
         char ref[REF_MAX + 1];
         snprintf(ref, sizeof(ref), "%s@%llu", v->path, (unsigned long long)v->version);
-        st = meta_prepare(m, "SELECT a.path, v.version FROM lineage l JOIN versions v ON "
-                             "l.child=v.id JOIN artifacts a ON v.artifact_id=a.id "
-                             "WHERE l.parent_ref=? ORDER BY a.path, v.version");
+        st = meta_stmt(m, "SELECT a.path, v.version FROM lineage l JOIN versions v ON "
+                          "l.child=v.id JOIN artifacts a ON v.artifact_id=a.id "
+                          "WHERE l.parent_ref=? ORDER BY a.path, v.version");
         if (st != NULL) {
             sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
             while (sqlite3_step(st) == SQLITE_ROW) {
@@ -952,7 +991,7 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
                 json_array_append_new(children, json_string(child));
             }
         }
-        sqlite3_finalize(st);
+        meta_stmt_done(m, st);
         json_object_set_new(o, "children", children);
         *out = o;
     }

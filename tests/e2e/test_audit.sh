@@ -306,8 +306,9 @@ if [ "$HAVE_PY" = 1 ]; then
     expect_exit 7 coffer audit verify-proof "$E2E_ROOT/proof3.json" --public-key \
         "$DATA/audit/signing.pub" --event "$E2E_ROOT/event3.json"
 fi
-sed -E 's/("leaf_hash": ").(.*)/\1f\2/; s/("leaf_hash": ")f(f.*)/\1e\2/' "$E2E_ROOT/proof3.json" \
-    >"$E2E_ROOT/proof3-bad.json"
+# Change the first hex digit of the leaf hash to another one (0 -> 1, else -> 0).
+sed -E 's/("leaf_hash": ")0/\1X/; s/("leaf_hash": ")[1-9a-f]/\10/; s/("leaf_hash": ")X/\11/' \
+    "$E2E_ROOT/proof3.json" >"$E2E_ROOT/proof3-bad.json"
 check "the altered proof differs" test "$(md5sum <"$E2E_ROOT/proof3.json")" != "$(md5sum <"$E2E_ROOT/proof3-bad.json")"
 expect_exit 7 coffer audit verify-proof "$E2E_ROOT/proof3-bad.json" --public-key "$DATA/audit/signing.pub"
 openssl genpkey -algorithm ed25519 -out "$E2E_ROOT/other.key" 2>/dev/null
