@@ -128,4 +128,13 @@ enum err api_review(struct request *r);
 enum err api_review_certify(struct request *r);
 enum err api_doctor(struct request *r);
 
+/* service_roles.c: role bindings of service:NAME for tokens and certificates */
+/* Binds roles to service:NAME (scope "" for none) and recompiles the policy
+ * snapshot; on failure removes what it added and sets the error. */
+enum err api_service_bind(struct request *r, const char *name, json_t *roles, const char *scope);
+/* Removes those bindings again and recompiles (logs when that fails). */
+void api_service_unbind(struct request *r, const char *name, json_t *roles, const char *scope);
+/* Checks a roles list: 1..APITOKEN_MAX_ROLES names of existing roles. */
+enum err api_service_check_roles(struct request *r, json_t *roles);
+
 #endif

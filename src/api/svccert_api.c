@@ -42,73 +42,6 @@ static enum err svccert_record(struct request *r, const char *op, int64_t id, co
     return e;
 }
 
-/* Removes the role bindings of service:NAME that the binding added. */
-static void svccert_unbind(struct request *r, const char *name, json_t *roles, const char *scope)
-{
-    char principal[META_SVCCERT_NAME_MAX + 16];
-    snprintf(principal, sizeof(principal), "service:%s", name);
-    size_t i;
-    json_t *role;
-    json_array_foreach(roles, i, role)
-    {
-        meta_binding_remove(r->app->meta, json_string_value(role), principal,
-                            scope[0] != '\0' ? scope : NULL);
-    }
-    char err[AUTHZ_ERRBUF];
-    if (access_reload(r->app->meta, err, sizeof(err)) != ERR_OK)
-        log_error("service certs: cannot recompile policies after removing bindings: %s", err);
-}
-
-/* Binds roles to service:NAME and recompiles; undoes everything on failure. */
-static enum err svccert_bind(struct request *r, const char *name, json_t *roles, const char *scope)
-{
-    char principal[META_SVCCERT_NAME_MAX + 16], by[META_NAME_MAX + 8];
-    snprintf(principal, sizeof(principal), "service:%s", name);
-    snprintf(by, sizeof(by), "user:%s", r->who.name);
-    size_t i;
-    json_t *role;
-    json_array_foreach(roles, i, role)
-    {
-        enum err e = meta_binding_add(r->app->meta, json_string_value(role), principal,
-                                      scope[0] != '\0' ? scope : NULL, by);
-        if (e != ERR_OK && e != ERR_CONFLICT) {
-            svccert_unbind(r, name, roles, scope);
-            return http_fail(r, e == ERR_NOT_FOUND ? ERR_INVALID : ERR_UNAVAILABLE,
-                             "cannot bind role '%s'", json_string_value(role));
-        }
-    }
-    char err[AUTHZ_ERRBUF];
-    if (access_reload(r->app->meta, err, sizeof(err)) != ERR_OK) {
-        svccert_unbind(r, name, roles, scope);
-        return http_fail(r, ERR_INVALID, "the roles or scope are not valid: %s", err);
-    }
-    return ERR_OK;
-}
-
-/* 1..APITOKEN_MAX_ROLES names of existing roles. */
-static enum err svccert_check_roles(struct request *r, json_t *roles)
-{
-    if (!json_is_array(roles) || json_array_size(roles) == 0 ||
-        json_array_size(roles) > APITOKEN_MAX_ROLES)
-        return http_fail(r, ERR_INVALID, "give 1 to %d roles (--role NAME)", APITOKEN_MAX_ROLES);
-    size_t i;
-    json_t *role;
-    json_array_foreach(roles, i, role)
-    {
-        const char *name = json_string_value(role);
-        json_t *found = NULL;
-        if (name == NULL || !authz_name_valid(name))
-            return http_fail(r, ERR_INVALID, "invalid role name");
-        enum err e = meta_role_get(r->app->meta, name, &found);
-        json_decref(found);
-        if (e == ERR_NOT_FOUND)
-            return http_fail(r, ERR_INVALID, "no role '%s'; see 'coffer role ls'", name);
-        if (e != ERR_OK)
-            return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
-    }
-    return ERR_OK;
-}
-
 /* The service account name must not be in use by an active API token or
  * certificate binding: their role bindings would merge. */
 static enum err svccert_name_free(struct request *r, const char *name)
@@ -162,7 +95,7 @@ enum err api_svccert_create(struct request *r)
                          "fingerprint must be the certificate's SHA-256 as 64 hex digits "
                          "('openssl x509 -noout -fingerprint -sha256 -in CERT')");
     json_t *roles = json_object_get(b, "roles");
-    if ((e = svccert_check_roles(r, roles)) != ERR_OK)
+    if ((e = api_service_check_roles(r, roles)) != ERR_OK)
         return e;
     json_t *scope_j = json_object_get(b, "scope");
     const char *scope = scope_j != NULL ? json_string_value(scope_j) : "";
@@ -194,19 +127,19 @@ enum err api_svccert_create(struct request *r)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
     if ((e = svccert_name_free(r, name)) != ERR_OK)
         return e;
-    if ((e = svccert_bind(r, name, roles, scope)) != ERR_OK)
+    if ((e = api_service_bind(r, name, roles, scope)) != ERR_OK)
         return e;
     int64_t id = 0;
     e = meta_svccert_create(r->app->meta, name, owner_id, fp, roles, scope, &id);
     if (e != ERR_OK) {
-        svccert_unbind(r, name, roles, scope);
+        api_service_unbind(r, name, roles, scope);
         if (e == ERR_CONFLICT)
             return http_fail(r, ERR_CONFLICT, "this certificate is already bound; remove it first");
         return http_fail(r, ERR_UNAVAILABLE, "cannot store the binding right now");
     }
     if (svccert_record(r, "cert-add", id, name, "client certificate bound") != ERR_OK) {
         meta_svccert_revoke(r->app->meta, id, "system:audit-failure");
-        svccert_unbind(r, name, roles, scope);
+        api_service_unbind(r, name, roles, scope);
         return ERR_UNAVAILABLE;
     }
     char hex[65], principal[META_SVCCERT_NAME_MAX + 16];
@@ -266,7 +199,7 @@ enum err api_svccert_revoke(struct request *r)
         meta_svccert_clear(&c);
         return http_fail(r, ERR_UNAVAILABLE, "cannot remove the binding right now");
     }
-    svccert_unbind(r, c.name, c.roles, c.scope);
+    api_service_unbind(r, c.name, c.roles, c.scope);
     e = svccert_record(r, "cert-rm", c.id, c.name, "client certificate binding removed");
     log_info("service certs %s: binding %lld (%s) removed by %s", r->request_id, id, c.name, by);
     meta_svccert_clear(&c);

@@ -38,73 +38,6 @@ static enum err token_record(struct request *r, const char *op, int64_t id, cons
     return e;
 }
 
-/* Removes the bindings a token added (roles of service:NAME with scope). */
-static void token_unbind(struct request *r, const char *name, json_t *roles, const char *scope)
-{
-    char principal[META_TOKEN_NAME_MAX + 16];
-    snprintf(principal, sizeof(principal), "service:%s", name);
-    size_t i;
-    json_t *role;
-    json_array_foreach(roles, i, role)
-    {
-        meta_binding_remove(r->app->meta, json_string_value(role), principal,
-                            scope[0] != '\0' ? scope : NULL);
-    }
-    char err[AUTHZ_ERRBUF];
-    if (access_reload(r->app->meta, err, sizeof(err)) != ERR_OK)
-        log_error("tokens: cannot recompile policies after removing bindings: %s", err);
-}
-
-/* Binds roles to service:NAME and recompiles; undoes everything on failure. */
-static enum err token_bind(struct request *r, const char *name, json_t *roles, const char *scope)
-{
-    char principal[META_TOKEN_NAME_MAX + 16], by[META_NAME_MAX + 8];
-    snprintf(principal, sizeof(principal), "service:%s", name);
-    snprintf(by, sizeof(by), "user:%s", r->who.name);
-    size_t i;
-    json_t *role;
-    json_array_foreach(roles, i, role)
-    {
-        enum err e = meta_binding_add(r->app->meta, json_string_value(role), principal,
-                                      scope[0] != '\0' ? scope : NULL, by);
-        if (e != ERR_OK && e != ERR_CONFLICT) {
-            token_unbind(r, name, roles, scope);
-            return http_fail(r, e == ERR_NOT_FOUND ? ERR_INVALID : ERR_UNAVAILABLE,
-                             "cannot bind role '%s'", json_string_value(role));
-        }
-    }
-    char err[AUTHZ_ERRBUF];
-    if (access_reload(r->app->meta, err, sizeof(err)) != ERR_OK) {
-        token_unbind(r, name, roles, scope);
-        return http_fail(r, ERR_INVALID, "the token's roles or scope are not valid: %s", err);
-    }
-    return ERR_OK;
-}
-
-/* Checks the roles list: 1..APITOKEN_MAX_ROLES names of existing roles. */
-static enum err token_check_roles(struct request *r, json_t *roles)
-{
-    if (!json_is_array(roles) || json_array_size(roles) == 0 ||
-        json_array_size(roles) > APITOKEN_MAX_ROLES)
-        return http_fail(r, ERR_INVALID, "give 1 to %d roles (--role NAME)", APITOKEN_MAX_ROLES);
-    size_t i;
-    json_t *role;
-    json_array_foreach(roles, i, role)
-    {
-        const char *name = json_string_value(role);
-        json_t *found = NULL;
-        if (name == NULL || !authz_name_valid(name))
-            return http_fail(r, ERR_INVALID, "invalid role name");
-        enum err e = meta_role_get(r->app->meta, name, &found);
-        json_decref(found);
-        if (e == ERR_NOT_FOUND)
-            return http_fail(r, ERR_INVALID, "no role '%s'; see 'coffer role ls'", name);
-        if (e != ERR_OK)
-            return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
-    }
-    return ERR_OK;
-}
-
 /* A token of the same name that is still active is a conflict; an expired
  * one is revoked (and its bindings removed) so the name can be reused. */
 static enum err token_free_name(struct request *r, const char *name, int64_t now)
@@ -123,7 +56,7 @@ static enum err token_free_name(struct request *r, const char *name, int64_t now
                          name);
     }
     meta_apitoken_revoke(r->app->meta, old.id, "system:expired");
-    token_unbind(r, old.name, old.roles, old.scope);
+    api_service_unbind(r, old.name, old.roles, old.scope);
     meta_apitoken_clear(&old);
     return ERR_OK;
 }
@@ -158,7 +91,7 @@ enum err api_token_create(struct request *r)
                          "30d)",
                          TOKEN_MIN_LIFETIME, (long long)(max / 86400));
     json_t *roles = json_object_get(b, "roles");
-    if ((e = token_check_roles(r, roles)) != ERR_OK)
+    if ((e = api_service_check_roles(r, roles)) != ERR_OK)
         return e;
     json_t *scope_j = json_object_get(b, "scope");
     const char *scope = scope_j != NULL ? json_string_value(scope_j) : "";
@@ -167,19 +100,19 @@ enum err api_token_create(struct request *r)
     int64_t now = (int64_t)time(NULL);
     if ((e = token_free_name(r, name, now)) != ERR_OK)
         return e;
-    if ((e = token_bind(r, name, roles, scope)) != ERR_OK)
+    if ((e = api_service_bind(r, name, roles, scope)) != ERR_OK)
         return e;
     char token[APITOKEN_LEN + 1];
     int64_t id = 0, expires = now + (int64_t)json_integer_value(exp);
     e = apitoken_issue(r->app, name, r->who.user_id, roles, scope, expires, token, &id);
     if (e != ERR_OK) {
-        token_unbind(r, name, roles, scope);
+        api_service_unbind(r, name, roles, scope);
         return http_fail(r, ERR_UNAVAILABLE, "cannot store the token right now");
     }
     if (token_record(r, "create", id, name, "token issued") != ERR_OK) {
         secure_wipe(token, sizeof(token));
         meta_apitoken_revoke(r->app->meta, id, "system:audit-failure");
-        token_unbind(r, name, roles, scope);
+        api_service_unbind(r, name, roles, scope);
         return ERR_UNAVAILABLE;
     }
     char principal[META_TOKEN_NAME_MAX + 16];
@@ -253,7 +186,7 @@ enum err api_token_revoke(struct request *r)
     snprintf(by, sizeof(by), "%s:%s", r->who.type, r->who.name);
     e = meta_apitoken_revoke(r->app->meta, t.id, by);
     if (e == ERR_OK || e == ERR_NOT_FOUND)
-        token_unbind(r, t.name, t.roles, t.scope);
+        api_service_unbind(r, t.name, t.roles, t.scope);
     if (e == ERR_NOT_FOUND) {
         meta_apitoken_clear(&t);
         return http_fail(r, ERR_CONFLICT, "token %lld is already revoked", id);
