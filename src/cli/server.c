@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "meta/meta.h"
 #include "app/sandbox.h"
 #include "audit/syslog.h"
 #include "cli/cli.h"
@@ -221,6 +222,8 @@ int cli_server(int argc, char **argv)
     e = sandbox_check_files(data);
     if (e == ERR_OK)
         e = app_open(&app);
+    if (e == ERR_OK)
+        e = meta_open_readers(app.meta, app.cfg.threads);
     if (e != ERR_OK) {
         audit_syslog_close(app.audit_syslog);
         app_close(&app);

@@ -15,7 +15,7 @@ typedef void (*access_row_fn)(sqlite3_stmt *st, void *ctx);
 static enum err access_run_locked(struct meta *m, const char *sql, const char *const *params, int n,
                                   access_row_fn row, void *ctx, int *changes)
 {
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st == NULL)
         return ERR_IO;
     for (int i = 0; i < n; i++) {
@@ -29,7 +29,7 @@ static enum err access_run_locked(struct meta *m, const char *sql, const char *c
     }
     sqlite3_finalize(st);
     if (changes != NULL)
-        *changes = sqlite3_changes(m->db);
+        *changes = sqlite3_changes(m->w.db);
     if (rc == SQLITE_CONSTRAINT)
         return ERR_CONFLICT;
     return rc == SQLITE_DONE ? ERR_OK : ERR_IO;
@@ -38,9 +38,9 @@ static enum err access_run_locked(struct meta *m, const char *sql, const char *c
 static enum err access_run(struct meta *m, const char *sql, const char *const *params, int n,
                            access_row_fn row, void *ctx, int *changes)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = access_run_locked(m, sql, params, n, row, ctx, changes);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -63,7 +63,7 @@ enum err meta_policy_put(struct meta *m, const char *name, const char *doc, int 
     char now[32];
     snprintf(now, sizeof(now), "%lld", (long long)meta_now());
     const char *params[] = {name, doc, global ? "1" : "0", now, by};
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     int exists = 0;
     const char *p1[] = {name};
     json_t *found = json_array();
@@ -78,7 +78,7 @@ enum err meta_policy_put(struct meta *m, const char *name, const char *doc, int 
                                      : "INSERT INTO policies(name, document, global, updated_at, "
                                        "updated_by) VALUES(?1,?2,?3,?4,?5)",
                               params, 5, NULL, NULL, NULL);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (created != NULL)
         *created = !exists;
     return e;
@@ -150,7 +150,7 @@ enum err meta_policy_delete(struct meta *m, const char *name)
 {
     const char *p[] = {name};
     json_t *roles = json_array();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = access_run_locked(m, "SELECT role FROM role_policies WHERE policy=?", p, 1,
                                    row_append_text, roles, NULL);
     int changes = 0;
@@ -158,7 +158,7 @@ enum err meta_policy_delete(struct meta *m, const char *name)
         e = ERR_CONFLICT;
     if (e == ERR_OK)
         e = access_run_locked(m, "DELETE FROM policies WHERE name=?", p, 1, NULL, NULL, &changes);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     json_decref(roles);
     if (e == ERR_OK && changes == 0)
         e = ERR_NOT_FOUND;
@@ -356,9 +356,9 @@ enum err meta_group_list(struct meta *m, json_t **out)
 enum err meta_principal_groups(struct meta *m, const char *principal, json_t **out)
 {
     json_t *arr = json_array();
-    pthread_mutex_lock(&m->lock);
+    struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_stmt(m, "SELECT grp FROM group_members WHERE principal=? ORDER BY grp");
+    sqlite3_stmt *st = meta_stmt(c, "SELECT grp FROM group_members WHERE principal=? ORDER BY grp");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
         int rc;
@@ -366,8 +366,8 @@ enum err meta_principal_groups(struct meta *m, const char *principal, json_t **o
             row_append_text(st, arr);
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
-    meta_stmt_done(m, st);
-    pthread_mutex_unlock(&m->lock);
+    meta_stmt_done(c, st);
+    meta_read_done(c);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;
@@ -407,8 +407,8 @@ static void row_load_binding(sqlite3_stmt *st, void *ctx)
 enum err meta_access_load(struct meta *m, json_t **out)
 {
     json_t *all = json_pack("{s:{}, s:{}, s:[]}", "roles", "policies", "bindings");
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN");
     if (e == ERR_OK)
         e = access_run_locked(m, "SELECT name, document, global FROM policies", NULL, 0,
                               row_load_policy, json_object_get(all, "policies"), NULL);
@@ -420,8 +420,8 @@ enum err meta_access_load(struct meta *m, json_t **out)
     if (e == ERR_OK)
         e = access_run_locked(m, "SELECT role, principal, scope FROM bindings ORDER BY id", NULL, 0,
                               row_load_binding, json_object_get(all, "bindings"), NULL);
-    meta_exec(m, e == ERR_OK ? "COMMIT" : "ROLLBACK");
-    pthread_mutex_unlock(&m->lock);
+    meta_exec(&m->w, e == ERR_OK ? "COMMIT" : "ROLLBACK");
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(all);
         return e;

@@ -29,10 +29,11 @@ static enum err authn_store_step_done(sqlite3_stmt *st)
 enum err meta_totp_get(struct meta *m, int64_t user_id, struct meta_totp *t)
 {
     memset(t, 0, sizeof(*t));
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT wrapped_secret, kek_id, recovery_salt, confirmed, "
-                                       "last_used_step FROM totp WHERE user_id=?");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "SELECT wrapped_secret, kek_id, recovery_salt, confirmed, "
+                            "last_used_step FROM totp WHERE user_id=?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, user_id);
         int rc = sqlite3_step(st);
@@ -62,19 +63,19 @@ enum err meta_totp_get(struct meta *m, int64_t user_id, struct meta_totp *t)
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_totp_put_pending(struct meta *m, const struct meta_totp *t)
 {
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN IMMEDIATE");
     if (e != ERR_OK) {
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         return e;
     }
-    sqlite3_stmt *st = meta_prepare(m, "SELECT confirmed FROM totp WHERE user_id=?");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT confirmed FROM totp WHERE user_id=?");
     int confirmed = 0;
     if (st == NULL) {
         e = ERR_IO;
@@ -87,9 +88,9 @@ enum err meta_totp_put_pending(struct meta *m, const struct meta_totp *t)
     if (e == ERR_OK && confirmed)
         e = ERR_CONFLICT;
     if (e == ERR_OK) {
-        st = meta_prepare(m, "INSERT OR REPLACE INTO totp(user_id, wrapped_secret, kek_id, "
-                             "recovery_salt, confirmed, last_used_step, created_at) "
-                             "VALUES(?,?,?,?,0,0,?)");
+        st = meta_prepare(&m->w, "INSERT OR REPLACE INTO totp(user_id, wrapped_secret, kek_id, "
+                                 "recovery_salt, confirmed, last_used_step, created_at) "
+                                 "VALUES(?,?,?,?,0,0,?)");
         if (st != NULL) {
             sqlite3_bind_int64(st, 1, t->user_id);
             sqlite3_bind_blob(st, 2, t->wrapped, (int)t->wrapped_len, SQLITE_STATIC);
@@ -100,10 +101,10 @@ enum err meta_totp_put_pending(struct meta *m, const struct meta_totp *t)
         e = authn_store_step_done(st);
     }
     if (e == ERR_OK)
-        e = meta_exec(m, "COMMIT");
+        e = meta_exec(&m->w, "COMMIT");
     if (e != ERR_OK)
-        meta_exec(m, "ROLLBACK");
-    pthread_mutex_unlock(&m->lock);
+        meta_exec(&m->w, "ROLLBACK");
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -113,10 +114,10 @@ static enum err meta_totp_advance_locked(struct meta *m, int64_t user_id, uint64
                                          int confirm)
 {
     sqlite3_stmt *st = meta_prepare(
-        m, confirm ? "UPDATE totp SET last_used_step=?1, confirmed=1, confirmed_at=?3 "
-                     "WHERE user_id=?2 AND confirmed=0 AND last_used_step < ?1"
-                   : "UPDATE totp SET last_used_step=?1 WHERE user_id=?2 AND confirmed=1 AND "
-                     "last_used_step < ?1");
+        &m->w, confirm ? "UPDATE totp SET last_used_step=?1, confirmed=1, confirmed_at=?3 "
+                         "WHERE user_id=?2 AND confirmed=0 AND last_used_step < ?1"
+                       : "UPDATE totp SET last_used_step=?1 WHERE user_id=?2 AND confirmed=1 AND "
+                         "last_used_step < ?1");
     if (st == NULL)
         return ERR_IO;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)step);
@@ -127,7 +128,7 @@ static enum err meta_totp_advance_locked(struct meta *m, int64_t user_id, uint64
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return ERR_IO;
-    return sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_CONFLICT;
+    return sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_CONFLICT;
 }
 
 enum err meta_totp_confirm(struct meta *m, int64_t user_id, uint64_t step,
@@ -135,22 +136,22 @@ enum err meta_totp_confirm(struct meta *m, int64_t user_id, uint64_t step,
 {
     if (step > INT64_MAX)
         return ERR_INVALID;
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN IMMEDIATE");
     if (e != ERR_OK) {
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         return e;
     }
     e = meta_totp_advance_locked(m, user_id, step, 1);
     if (e == ERR_OK) {
-        sqlite3_stmt *st = meta_prepare(m, "DELETE FROM mfa_recovery WHERE user_id=?");
+        sqlite3_stmt *st = meta_prepare(&m->w, "DELETE FROM mfa_recovery WHERE user_id=?");
         if (st != NULL)
             sqlite3_bind_int64(st, 1, user_id);
         e = authn_store_step_done(st);
     }
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
         sqlite3_stmt *st =
-            meta_prepare(m, "INSERT INTO mfa_recovery(user_id, code_hash) VALUES(?,?)");
+            meta_prepare(&m->w, "INSERT INTO mfa_recovery(user_id, code_hash) VALUES(?,?)");
         if (st != NULL) {
             sqlite3_bind_int64(st, 1, user_id);
             sqlite3_bind_blob(st, 2, hashes[i], 32, SQLITE_STATIC);
@@ -158,10 +159,10 @@ enum err meta_totp_confirm(struct meta *m, int64_t user_id, uint64_t step,
         e = authn_store_step_done(st);
     }
     if (e == ERR_OK)
-        e = meta_exec(m, "COMMIT");
+        e = meta_exec(&m->w, "COMMIT");
     if (e != ERR_OK)
-        meta_exec(m, "ROLLBACK");
-    pthread_mutex_unlock(&m->lock);
+        meta_exec(&m->w, "ROLLBACK");
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -169,43 +170,43 @@ enum err meta_totp_use_step(struct meta *m, int64_t user_id, uint64_t step)
 {
     if (step > INT64_MAX)
         return ERR_INVALID;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = meta_totp_advance_locked(m, user_id, step, 0);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_totp_delete(struct meta *m, int64_t user_id)
 {
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN IMMEDIATE");
     if (e != ERR_OK) {
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         return e;
     }
     static const char *const sql[] = {"DELETE FROM mfa_recovery WHERE user_id=?",
                                       "DELETE FROM totp WHERE user_id=?"};
     for (size_t i = 0; e == ERR_OK && i < 2; i++) {
-        sqlite3_stmt *st = meta_prepare(m, sql[i]);
+        sqlite3_stmt *st = meta_prepare(&m->w, sql[i]);
         if (st != NULL)
             sqlite3_bind_int64(st, 1, user_id);
         e = authn_store_step_done(st);
     }
     if (e == ERR_OK)
-        e = meta_exec(m, "COMMIT");
+        e = meta_exec(&m->w, "COMMIT");
     if (e != ERR_OK)
-        meta_exec(m, "ROLLBACK");
-    pthread_mutex_unlock(&m->lock);
+        meta_exec(&m->w, "ROLLBACK");
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_recovery_use(struct meta *m, int64_t user_id, const uint8_t hash[32])
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "UPDATE mfa_recovery SET used_at=? WHERE id=(SELECT id "
-                                       "FROM mfa_recovery WHERE user_id=? AND code_hash=? AND "
-                                       "used_at IS NULL LIMIT 1)");
+    sqlite3_stmt *st = meta_prepare(&m->w, "UPDATE mfa_recovery SET used_at=? WHERE id=(SELECT id "
+                                           "FROM mfa_recovery WHERE user_id=? AND code_hash=? AND "
+                                           "used_at IS NULL LIMIT 1)");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, meta_now());
         sqlite3_bind_int64(st, 2, user_id);
@@ -213,19 +214,19 @@ enum err meta_recovery_use(struct meta *m, int64_t user_id, const uint8_t hash[3
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
         if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_recovery_remaining(struct meta *m, int64_t user_id, int *n)
 {
     *n = 0;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st =
-        meta_prepare(m, "SELECT count(*) FROM mfa_recovery WHERE user_id=? AND used_at IS NULL");
+    sqlite3_stmt *st = meta_prepare(
+        &m->w, "SELECT count(*) FROM mfa_recovery WHERE user_id=? AND used_at IS NULL");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, user_id);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -234,25 +235,25 @@ enum err meta_recovery_remaining(struct meta *m, int64_t user_id, int *n)
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_session_step_up(struct meta *m, const uint8_t token_hash[32], int64_t now)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st =
-        meta_prepare(m, "UPDATE sessions SET mfa=1, mfa_at=? WHERE token_hash=? AND revoked=0");
+        meta_prepare(&m->w, "UPDATE sessions SET mfa=1, mfa_at=? WHERE token_hash=? AND revoked=0");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_blob(st, 2, token_hash, 32, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
         if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -265,9 +266,10 @@ enum err meta_apitoken_create(struct meta *m, const char *name, int64_t owner_id
     char *roles_text = json_dumps(roles, JSON_COMPACT);
     if (roles_text == NULL)
         return ERR_INTERNAL;
-    pthread_mutex_lock(&m->lock);
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO api_tokens(name, owner_id, token_hash, roles, "
-                                       "scope, created_at, expires_at) VALUES(?,?,?,?,?,?,?)");
+    pthread_mutex_lock(&m->w.lock);
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "INSERT INTO api_tokens(name, owner_id, token_hash, roles, "
+                            "scope, created_at, expires_at) VALUES(?,?,?,?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, owner_id);
@@ -279,8 +281,8 @@ enum err meta_apitoken_create(struct meta *m, const char *name, int64_t owner_id
     }
     enum err e = authn_store_step_done(st);
     if (e == ERR_OK)
-        *id_out = sqlite3_last_insert_rowid(m->db);
-    pthread_mutex_unlock(&m->lock);
+        *id_out = sqlite3_last_insert_rowid(m->w.db);
+    pthread_mutex_unlock(&m->w.lock);
     free(roles_text);
     return e;
 }
@@ -315,9 +317,9 @@ static enum err meta_apitoken_query(struct meta *m, const char *where, const voi
     memset(t, 0, sizeof(*t));
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT " APITOKEN_COLUMNS " FROM api_tokens WHERE %s", where);
-    pthread_mutex_lock(&m->lock);
+    struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(c, sql);
     if (st != NULL) {
         if (blob != NULL)
             sqlite3_bind_blob(st, 1, blob, 32, SQLITE_STATIC);
@@ -334,7 +336,7 @@ static enum err meta_apitoken_query(struct meta *m, const char *where, const voi
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&m->lock);
+    meta_read_done(c);
     return e;
 }
 
@@ -365,25 +367,26 @@ void meta_apitoken_clear(struct meta_apitoken *t)
 
 enum err meta_apitoken_touch(struct meta *m, int64_t id, int64_t now, const char *ip)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     sqlite3_stmt *st =
-        meta_prepare(m, "UPDATE api_tokens SET last_used_at=?, last_used_ip=? WHERE id=?");
+        meta_prepare(&m->w, "UPDATE api_tokens SET last_used_at=?, last_used_ip=? WHERE id=?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, id);
     }
     enum err e = authn_store_step_done(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_apitoken_revoke(struct meta *m, int64_t id, const char *by)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(
-        m, "UPDATE api_tokens SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL");
+        &m->w,
+        "UPDATE api_tokens SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, meta_now());
         sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
@@ -391,9 +394,9 @@ enum err meta_apitoken_revoke(struct meta *m, int64_t id, const char *by)
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
         if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -403,13 +406,13 @@ enum err meta_apitoken_list(struct meta *m, int64_t owner_id, json_t **out)
     json_t *arr = json_array();
     if (arr == NULL)
         return ERR_INTERNAL;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(
-        m, "SELECT t.id, t.name, t.owner_id, t.roles, t.scope, t.created_at, t.expires_at, "
-           "coalesce(t.last_used_at, 0), coalesce(t.revoked_at, 0), u.name, "
-           "coalesce(t.last_used_ip, '') FROM api_tokens t JOIN users u ON u.id = t.owner_id "
-           "WHERE ?1 = 0 OR t.owner_id = ?1 ORDER BY t.id DESC");
+        &m->w, "SELECT t.id, t.name, t.owner_id, t.roles, t.scope, t.created_at, t.expires_at, "
+               "coalesce(t.last_used_at, 0), coalesce(t.revoked_at, 0), u.name, "
+               "coalesce(t.last_used_ip, '') FROM api_tokens t JOIN users u ON u.id = t.owner_id "
+               "WHERE ?1 = 0 OR t.owner_id = ?1 ORDER BY t.id DESC");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, owner_id);
         int rc;
@@ -434,7 +437,7 @@ enum err meta_apitoken_list(struct meta *m, int64_t owner_id, json_t **out)
         if (rc == SQLITE_DONE)
             e = ERR_OK;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;
@@ -450,9 +453,9 @@ enum err meta_oidc_put(struct meta *m, const char *name, json_t *config, const c
     char *text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
     if (text == NULL)
         return ERR_INTERNAL;
-    pthread_mutex_lock(&m->lock);
-    sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO oidc_issuers(name, config, "
-                                       "updated_at, updated_by) VALUES(?,?,?,?)");
+    pthread_mutex_lock(&m->w.lock);
+    sqlite3_stmt *st = meta_prepare(&m->w, "INSERT OR REPLACE INTO oidc_issuers(name, config, "
+                                           "updated_at, updated_by) VALUES(?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
@@ -460,7 +463,7 @@ enum err meta_oidc_put(struct meta *m, const char *name, json_t *config, const c
         sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
     }
     enum err e = authn_store_step_done(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     free(text);
     return e;
 }
@@ -471,9 +474,9 @@ enum err meta_oidc_all(struct meta *m, json_t **out)
     json_t *obj = json_object();
     if (obj == NULL)
         return ERR_INTERNAL;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT name, config FROM oidc_issuers ORDER BY name");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT name, config FROM oidc_issuers ORDER BY name");
     if (st != NULL) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -488,7 +491,7 @@ enum err meta_oidc_all(struct meta *m, json_t **out)
         if (rc == SQLITE_DONE)
             e = ERR_OK;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(obj);
         return e;
@@ -499,16 +502,16 @@ enum err meta_oidc_all(struct meta *m, json_t **out)
 
 enum err meta_oidc_delete(struct meta *m, const char *name)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "DELETE FROM oidc_issuers WHERE name=?");
+    sqlite3_stmt *st = meta_prepare(&m->w, "DELETE FROM oidc_issuers WHERE name=?");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
         if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }

@@ -91,9 +91,9 @@ enum err compliance_versions(struct meta *m, const char *path, uint64_t version,
               "v.artifact_id=a.id WHERE json_extract(a.tags, '$.\"' || ?3 || '\"')=?4 "
               "ORDER BY a.path, v.version";
     json_t *arr = json_array();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         if (path != NULL)
             sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
@@ -106,7 +106,7 @@ enum err compliance_versions(struct meta *m, const char *path, uint64_t version,
         e = cs_version_query(m, st, arr, path == NULL ? prefix : NULL, 0);
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;
@@ -119,7 +119,7 @@ enum err compliance_versions(struct meta *m, const char *path, uint64_t version,
 static int cs_step(struct meta *m, const char *sql, int64_t a, const char *b, const char *c,
                    int64_t d)
 {
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, a);
@@ -129,7 +129,7 @@ static int cs_step(struct meta *m, const char *sql, int64_t a, const char *b, co
         sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, d);
     int rc = sqlite3_step(st);
-    int changes = sqlite3_changes(m->db);
+    int changes = sqlite3_changes(m->w.db);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? changes : -1;
 }
@@ -138,14 +138,14 @@ enum err compliance_erase_version(struct meta *m, int64_t version_id, const char
                                   const char *reason, int *blob_free)
 {
     *blob_free = 0;
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN IMMEDIATE");
     if (e != ERR_OK) {
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         return e;
     }
-    sqlite3_stmt *st = meta_prepare(m, "SELECT erased_at IS NOT NULL, blob_id FROM versions "
-                                       "WHERE id=?");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT erased_at IS NOT NULL, blob_id FROM versions "
+                                           "WHERE id=?");
     char blob[META_BLOB_ID_LEN + 1] = "";
     e = ERR_IO;
     if (st != NULL) {
@@ -168,7 +168,8 @@ enum err compliance_erase_version(struct meta *m, int64_t version_id, const char
                 version_id, by, reason, now) != 1)
         e = ERR_IO;
     if (e == ERR_OK) {
-        st = meta_prepare(m, "SELECT count(*) FROM versions WHERE blob_id=? AND erased_at IS NULL");
+        st = meta_prepare(&m->w,
+                          "SELECT count(*) FROM versions WHERE blob_id=? AND erased_at IS NULL");
         e = ERR_IO;
         if (st != NULL) {
             sqlite3_bind_text(st, 1, blob, -1, SQLITE_STATIC);
@@ -180,24 +181,24 @@ enum err compliance_erase_version(struct meta *m, int64_t version_id, const char
         sqlite3_finalize(st);
     }
     if (e == ERR_OK)
-        e = meta_exec(m, "COMMIT");
+        e = meta_exec(&m->w, "COMMIT");
     if (e != ERR_OK) {
-        meta_exec(m, "ROLLBACK");
+        meta_exec(&m->w, "ROLLBACK");
         *blob_free = 0;
     } else {
         /* Move the zeroed pages into the database and truncate the journal. */
-        sqlite3_wal_checkpoint_v2(m->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_wal_checkpoint_v2(m->w.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err compliance_tombstone(struct meta *m, int64_t version_id, json_t *obj)
 {
-    pthread_mutex_lock(&m->lock);
+    struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT erased_at, erased_by, erase_reason FROM versions "
-                                       "WHERE id=? AND erased_at IS NOT NULL");
+    sqlite3_stmt *st = meta_stmt(c, "SELECT erased_at, erased_by, erase_reason FROM versions "
+                                    "WHERE id=? AND erased_at IS NOT NULL");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, version_id);
         int rc = sqlite3_step(st);
@@ -209,8 +210,8 @@ enum err compliance_tombstone(struct meta *m, int64_t version_id, json_t *obj)
         }
         e = rc == SQLITE_ROW || rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    meta_stmt_done(c, st);
+    meta_read_done(c);
     return e;
 }
 
@@ -219,11 +220,12 @@ enum err compliance_tombstone(struct meta *m, int64_t version_id, json_t *obj)
 enum err compliance_blocked(struct meta *m, const char *path, int64_t now, char *why,
                             size_t why_cap)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT 'hold', path, reason, 0 FROM legal_holds UNION ALL "
-                                       "SELECT 'lock', path, mode, until FROM retention_locks "
-                                       "WHERE until > ?");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "SELECT 'hold', path, reason, 0 FROM legal_holds UNION ALL "
+                            "SELECT 'lock', path, mode, until FROM retention_locks "
+                            "WHERE until > ?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, now);
         int rc;
@@ -244,17 +246,17 @@ enum err compliance_blocked(struct meta *m, const char *path, int64_t now, char 
             e = ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err compliance_hold_set(struct meta *m, const char *pattern, const char *reason,
                              const char *by)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO legal_holds(path, reason, set_at, set_by) "
-                                       "VALUES(?,?,?,?)");
+    sqlite3_stmt *st = meta_prepare(&m->w, "INSERT INTO legal_holds(path, reason, set_at, set_by) "
+                                           "VALUES(?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
@@ -264,15 +266,15 @@ enum err compliance_hold_set(struct meta *m, const char *pattern, const char *re
         e = rc == SQLITE_DONE ? ERR_OK : rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err compliance_hold_clear(struct meta *m, const char *pattern)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     int n = cs_step(m, "DELETE FROM legal_holds WHERE ?4=?4 AND path=?2", 0, pattern, NULL, 0);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return n < 0 ? ERR_IO : n == 0 ? ERR_NOT_FOUND : ERR_OK;
 }
 
@@ -280,9 +282,9 @@ static enum err cs_list(struct meta *m, const char *sql, json_t *(*row)(sqlite3_
                         json_t **out)
 {
     json_t *arr = json_array();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -290,7 +292,7 @@ static enum err cs_list(struct meta *m, const char *sql, json_t *(*row)(sqlite3_
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;
@@ -314,9 +316,9 @@ enum err compliance_hold_list(struct meta *m, json_t **out)
 enum err compliance_lock_set(struct meta *m, const char *pattern, const char *mode, int64_t until,
                              const char *by, int64_t *current_until)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT mode, until FROM retention_locks WHERE path=?");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT mode, until FROM retention_locks WHERE path=?");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
@@ -330,8 +332,9 @@ enum err compliance_lock_set(struct meta *m, const char *pattern, const char *mo
     }
     sqlite3_finalize(st);
     if (e == ERR_OK) {
-        st = meta_prepare(m, "INSERT OR REPLACE INTO retention_locks(path, mode, until, set_at, "
-                             "set_by) VALUES(?,?,?,?,?)");
+        st =
+            meta_prepare(&m->w, "INSERT OR REPLACE INTO retention_locks(path, mode, until, set_at, "
+                                "set_by) VALUES(?,?,?,?,?)");
         e = ERR_IO;
         if (st != NULL) {
             sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
@@ -343,20 +346,20 @@ enum err compliance_lock_set(struct meta *m, const char *pattern, const char *mo
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err compliance_lock_clear(struct meta *m, const char *pattern, int64_t now)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     int n = cs_step(m,
                     "DELETE FROM retention_locks WHERE path=?2 AND (mode <> 'compliance' OR "
                     "until <= ?4) AND ?1=?1",
                     0, pattern, NULL, now);
     enum err e = n < 0 ? ERR_IO : n == 1 ? ERR_OK : ERR_NOT_FOUND;
     if (e == ERR_NOT_FOUND) {
-        sqlite3_stmt *st = meta_prepare(m, "SELECT 1 FROM retention_locks WHERE path=?");
+        sqlite3_stmt *st = meta_prepare(&m->w, "SELECT 1 FROM retention_locks WHERE path=?");
         if (st != NULL) {
             sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
             if (sqlite3_step(st) == SQLITE_ROW)
@@ -364,7 +367,7 @@ enum err compliance_lock_clear(struct meta *m, const char *pattern, int64_t now)
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -386,11 +389,12 @@ enum err compliance_lock_list(struct meta *m, json_t **out)
 enum err compliance_rule_add(struct meta *m, const struct compliance_rule *rule, const char *by,
                              int64_t *id)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO retention_rules(scope, kind, tag_key, "
-                                       "tag_value, after_seconds, action, created_at, created_by) "
-                                       "VALUES(?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "INSERT INTO retention_rules(scope, kind, tag_key, "
+                            "tag_value, after_seconds, action, created_at, created_by) "
+                            "VALUES(?,?,?,?,?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, rule->scope, -1, SQLITE_STATIC);
         if (rule->kind[0] != '\0')
@@ -404,20 +408,20 @@ enum err compliance_rule_add(struct meta *m, const struct compliance_rule *rule,
         sqlite3_bind_int64(st, 7, meta_now());
         sqlite3_bind_text(st, 8, by, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_DONE) {
-            *id = sqlite3_last_insert_rowid(m->db);
+            *id = sqlite3_last_insert_rowid(m->w.db);
             e = ERR_OK;
         }
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err compliance_rule_delete(struct meta *m, int64_t id)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     int n = cs_step(m, "DELETE FROM retention_rules WHERE id=?1 AND ?4=?4", id, NULL, NULL, 0);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return n < 0 ? ERR_IO : n == 0 ? ERR_NOT_FOUND : ERR_OK;
 }
 
@@ -477,9 +481,9 @@ enum err compliance_rule_due(struct meta *m, const struct compliance_rule *rule,
                 "(?2 = '' OR a.kind = ?2) AND (?3 = '' OR json_extract(a.tags, '$.\"' || ?3 || "
                 "'\"') = ?4) ORDER BY v.id";
     json_t *arr = json_array();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, now - rule->after_seconds);
         sqlite3_bind_text(st, 2, rule->kind, -1, SQLITE_STATIC);
@@ -488,7 +492,7 @@ enum err compliance_rule_due(struct meta *m, const struct compliance_rule *rule,
         e = cs_version_query(m, st, arr, rule->scope, limit);
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;

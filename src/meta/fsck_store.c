@@ -50,12 +50,12 @@ static void fsck_fill_row(sqlite3_stmt *st, struct fsck_version_row *row)
 enum err meta_fsck_versions(struct meta *m,
                             int (*fn)(const struct fsck_version_row *row, void *ctx), void *ctx)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(
-        m, "SELECT v.id, a.path, v.version, v.sha256, v.size, v.blob_id, v.wrapped_dek, "
-           "v.kek_id, v.deleted, v.erased_at FROM versions v JOIN artifacts a ON "
-           "a.id = v.artifact_id ORDER BY v.id");
+        &m->w, "SELECT v.id, a.path, v.version, v.sha256, v.size, v.blob_id, v.wrapped_dek, "
+               "v.kek_id, v.deleted, v.erased_at FROM versions v JOIN artifacts a ON "
+               "a.id = v.artifact_id ORDER BY v.id");
     if (st != NULL) {
         struct fsck_version_row row;
         int rc;
@@ -69,21 +69,21 @@ enum err meta_fsck_versions(struct meta *m,
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_fsck_integrity(struct meta *m, char *out, size_t cap)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "PRAGMA integrity_check");
+    sqlite3_stmt *st = meta_prepare(&m->w, "PRAGMA integrity_check");
     if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
         snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
         e = t != NULL && strcmp((const char *)t, "ok") == 0 ? ERR_OK : ERR_INTEGRITY;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }

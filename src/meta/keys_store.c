@@ -25,7 +25,7 @@ static enum err keys_scan_table(struct meta *m, const char *keep_kek, struct key
         "SELECT user_id, '', kek_id, wrapped_secret FROM totp WHERE user_id > ?1 AND kek_id <> ?2 "
         "AND length(wrapped_secret) > 0 ORDER BY user_id LIMIT ?3",
     };
-    sqlite3_stmt *st = meta_prepare(m, sql[scan->table]);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql[scan->table]);
     if (st == NULL)
         return ERR_IO;
     sqlite3_bind_int64(st, 1, scan->after);
@@ -61,7 +61,7 @@ enum err keys_store_next(struct meta *m, const char *keep_kek, struct keys_scan 
     *n = 0;
     if (cap == 0)
         return ERR_INVALID;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_OK;
     while (e == ERR_OK && *n == 0 && scan->table <= KEYS_ROW_TOTP) {
         e = keys_scan_table(m, keep_kek, scan, rows, cap, n);
@@ -74,7 +74,7 @@ enum err keys_store_next(struct meta *m, const char *keep_kek, struct keys_scan 
             scan->after = 0;
         }
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -88,13 +88,13 @@ enum err keys_store_replace(struct meta *m, const struct keys_wrapped_row *old,
         "wrapped_secret=?5",
     };
     *applied = 0;
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN IMMEDIATE");
     sqlite3_stmt *st[2] = {NULL, NULL};
     size_t done = 0;
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
         int t = old[i].table == KEYS_ROW_TOTP ? 1 : 0;
-        if (st[t] == NULL && (st[t] = meta_prepare(m, sql[t])) == NULL) {
+        if (st[t] == NULL && (st[t] = meta_prepare(&m->w, sql[t])) == NULL) {
             e = ERR_IO;
             break;
         }
@@ -108,26 +108,27 @@ enum err keys_store_replace(struct meta *m, const struct keys_wrapped_row *old,
         if (sqlite3_step(st[t]) != SQLITE_DONE)
             e = ERR_IO;
         else
-            done += (size_t)sqlite3_changes(m->db);
+            done += (size_t)sqlite3_changes(m->w.db);
     }
     sqlite3_finalize(st[0]);
     sqlite3_finalize(st[1]);
     if (e == ERR_OK)
-        e = meta_exec(m, "COMMIT");
+        e = meta_exec(&m->w, "COMMIT");
     if (e != ERR_OK)
-        meta_exec(m, "ROLLBACK");
+        meta_exec(&m->w, "ROLLBACK");
     else
         *applied = done;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err keys_store_kek_refs(struct meta *m, const char *kek_id, int64_t *count)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT (SELECT count(*) FROM versions WHERE kek_id=?1) + "
-                                       "(SELECT count(*) FROM totp WHERE kek_id=?1)");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "SELECT (SELECT count(*) FROM versions WHERE kek_id=?1) + "
+                            "(SELECT count(*) FROM totp WHERE kek_id=?1)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, kek_id, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -136,18 +137,18 @@ enum err keys_store_kek_refs(struct meta *m, const char *kek_id, int64_t *count)
         }
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err keys_store_kek_counts(struct meta *m, json_t **out)
 {
     json_t *o = json_object();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(
-        m, "SELECT kek_id, 'deks', count(*) FROM versions WHERE kek_id <> '' GROUP BY kek_id "
-           "UNION ALL SELECT kek_id, 'totp', count(*) FROM totp GROUP BY kek_id");
+        &m->w, "SELECT kek_id, 'deks', count(*) FROM versions WHERE kek_id <> '' GROUP BY kek_id "
+               "UNION ALL SELECT kek_id, 'totp', count(*) FROM totp GROUP BY kek_id");
     if (st != NULL) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -165,7 +166,7 @@ enum err keys_store_kek_counts(struct meta *m, json_t **out)
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(o);
         return e;
@@ -177,10 +178,10 @@ enum err keys_store_kek_counts(struct meta *m, json_t **out)
 enum err keys_store_rotation_begin(struct meta *m, const char *new_kek, const char *by, int batch,
                                    int pause_ms, int64_t *id)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO key_rotations(new_kek, started_at, "
-                                       "started_by, batch, pause_ms) VALUES(?,?,?,?,?)");
+    sqlite3_stmt *st = meta_prepare(&m->w, "INSERT INTO key_rotations(new_kek, started_at, "
+                                           "started_by, batch, pause_ms) VALUES(?,?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, new_kek, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, meta_now());
@@ -188,12 +189,12 @@ enum err keys_store_rotation_begin(struct meta *m, const char *new_kek, const ch
         sqlite3_bind_int(st, 4, batch);
         sqlite3_bind_int(st, 5, pause_ms);
         if (sqlite3_step(st) == SQLITE_DONE) {
-            *id = sqlite3_last_insert_rowid(m->db);
+            *id = sqlite3_last_insert_rowid(m->w.db);
             e = ERR_OK;
         }
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -215,10 +216,10 @@ static void keys_rotation_fill(sqlite3_stmt *st, struct keys_rotation_rec *rec)
 
 enum err keys_store_rotation_open(struct meta *m, struct keys_rotation_rec *rec)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT " KEYS_ROTATION_COLUMNS " FROM key_rotations "
-                                       "WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT " KEYS_ROTATION_COLUMNS " FROM key_rotations "
+                                           "WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1");
     if (st != NULL) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
@@ -229,16 +230,16 @@ enum err keys_store_rotation_open(struct meta *m, struct keys_rotation_rec *rec)
         }
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 static enum err keys_rotation_update(struct meta *m, const char *sql, int64_t id, int64_t num,
                                      const char *text)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, num);
         sqlite3_bind_int64(st, 2, id);
@@ -247,7 +248,7 @@ static enum err keys_rotation_update(struct meta *m, const char *sql, int64_t id
         e = sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -272,10 +273,10 @@ enum err keys_store_rotation_finish(struct meta *m, int64_t id, json_t *destroye
 enum err keys_store_rotation_list(struct meta *m, int limit, json_t **out)
 {
     json_t *arr = json_array();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT " KEYS_ROTATION_COLUMNS " FROM key_rotations "
-                                       "ORDER BY id DESC LIMIT ?");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT " KEYS_ROTATION_COLUMNS " FROM key_rotations "
+                                           "ORDER BY id DESC LIMIT ?");
     if (st != NULL) {
         sqlite3_bind_int(st, 1, limit);
         int rc;
@@ -295,7 +296,7 @@ enum err keys_store_rotation_list(struct meta *m, int limit, json_t **out)
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;
@@ -306,14 +307,15 @@ enum err keys_store_rotation_list(struct meta *m, int limit, json_t **out)
 
 enum err keys_store_rotation_last_start(struct meta *m, int64_t *at)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT COALESCE(MAX(started_at), 0) FROM key_rotations");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "SELECT COALESCE(MAX(started_at), 0) FROM key_rotations");
     if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
         *at = sqlite3_column_int64(st, 0);
         e = ERR_OK;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }

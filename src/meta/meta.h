@@ -81,6 +81,11 @@ struct meta_new_version {
 /* Opens (creating if create != 0) the database at path and applies migrations. */
 enum err meta_open(const char *path, int create, struct meta **out);
 void meta_close(struct meta *m);
+/* Opens n (at most 64) read-only connections for the lookups every request
+ * makes (sessions, users, groups, versions), so that concurrent requests do
+ * not wait for one another; the server opens one per worker thread. Without
+ * them every query uses the one main connection. */
+enum err meta_open_readers(struct meta *m, unsigned n);
 
 /* Users. */
 enum err meta_user_create(struct meta *m, const char *name, const char *pw_hash, int clearance,

@@ -12,35 +12,53 @@
 
 #include "util/err.h"
 
-/* Prepared statements kept for the life of the connection, for the queries
+/* Prepared statements kept for the life of a connection, for the queries
  * run on every request. Keyed by the address of the SQL text, which must be
  * a string literal. */
-#define META_STMT_CACHE 16
+#define META_STMT_CACHE 48
+/* The most read-only connections a store keeps (meta_open_readers). */
+#define META_READERS_MAX 64
 
 struct meta_stmt_slot {
     const char *sql;
     sqlite3_stmt *st;
 };
 
-struct meta {
+/* One SQLite connection, its lock and its statement cache. */
+struct meta_conn {
     sqlite3 *db;
     pthread_mutex_t lock; /* serialises every use of db and of stmts */
     struct meta_stmt_slot stmts[META_STMT_CACHE];
 };
 
-/* Runs sql (no results). Caller holds m->lock. */
-enum err meta_exec(struct meta *m, const char *sql);
-/* Prepares sql; NULL (logged) on failure. Caller holds m->lock. */
-sqlite3_stmt *meta_prepare(struct meta *m, const char *sql);
+struct meta {
+    struct meta_conn w; /* the connection every write (and, without a pool, every read) uses */
+    /* Read-only connections (query_only) for the per-request lookups, so
+     * that concurrent requests do not queue behind one lock. In WAL mode a
+     * reader sees every transaction committed before its statement began. */
+    struct meta_conn *readers;
+    unsigned n_readers;
+    unsigned next_reader;
+};
+
+/* Runs sql (no results). Caller holds c->lock. */
+enum err meta_exec(struct meta_conn *c, const char *sql);
+/* Prepares sql; NULL (logged) on failure. Caller holds c->lock. */
+sqlite3_stmt *meta_prepare(struct meta_conn *c, const char *sql);
 /* A ready-to-bind statement for sql, which must be a string literal: the
  * cached one when there is one, else newly prepared (and cached while the
- * table has room). NULL (logged) on failure. Caller holds m->lock and hands
+ * table has room). NULL (logged) on failure. Caller holds c->lock and hands
  * the statement back with meta_stmt_done, never sqlite3_finalize. */
-sqlite3_stmt *meta_stmt(struct meta *m, const char *sql);
+sqlite3_stmt *meta_stmt(struct meta_conn *c, const char *sql);
 /* Ends a use of st from meta_stmt (NULL is a no-op): a cached statement is
  * reset and its bindings cleared, any other one finalized. Caller holds
- * m->lock. */
-void meta_stmt_done(struct meta *m, sqlite3_stmt *st);
+ * c->lock. */
+void meta_stmt_done(struct meta_conn *c, sqlite3_stmt *st);
+/* A connection for statements that only read, returned locked: one of the
+ * read pool, or the main connection when the store has no pool. Hand it
+ * back with meta_read_done. */
+struct meta_conn *meta_read(struct meta *m);
+void meta_read_done(struct meta_conn *c);
 int64_t meta_now(void);
 /* Parses a JSON text column; NULL if NULL or malformed. */
 json_t *meta_column_json(sqlite3_stmt *st, int col);

@@ -64,10 +64,10 @@ static json_t *monitor_row(sqlite3_stmt *st)
 static enum err monitor_run(struct meta *m, const char *sql, const struct mparam *p, int np,
                             json_t *rows, int *changes, int64_t *last_id)
 {
-    pthread_mutex_lock(&m->lock);
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    pthread_mutex_lock(&m->w.lock);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st == NULL) {
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         return ERR_IO;
     }
     for (int i = 0; i < np; i++) {
@@ -85,15 +85,15 @@ static enum err monitor_run(struct meta *m, const char *sql, const struct mparam
     }
     enum err e = ERR_OK;
     if (rc != SQLITE_DONE) {
-        log_error("meta: %s", sqlite3_errmsg(m->db));
+        log_error("meta: %s", sqlite3_errmsg(m->w.db));
         e = ERR_IO;
     }
     if (changes != NULL)
-        *changes = sqlite3_changes(m->db);
+        *changes = sqlite3_changes(m->w.db);
     if (last_id != NULL)
-        *last_id = sqlite3_last_insert_rowid(m->db);
+        *last_id = sqlite3_last_insert_rowid(m->w.db);
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 

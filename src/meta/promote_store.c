@@ -40,12 +40,13 @@ static void promo_fill(sqlite3_stmt *st, struct meta_promotion *p)
 
 enum err meta_promotion_create(struct meta *m, const struct meta_promotion *p, int64_t *id)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(
-        m, "INSERT INTO promotions(source_path, source_version, target_path, target_env, sha256, "
-           "requested_by, requester, message, state, approvals_required, created_at, expires_at) "
-           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+        &m->w,
+        "INSERT INTO promotions(source_path, source_version, target_path, target_env, sha256, "
+        "requested_by, requester, message, state, approvals_required, created_at, expires_at) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, p->source_path, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (int64_t)p->source_version);
@@ -61,20 +62,20 @@ enum err meta_promotion_create(struct meta *m, const struct meta_promotion *p, i
         sqlite3_bind_int64(st, 11, p->created_at);
         sqlite3_bind_int64(st, 12, p->expires_at);
         if (sqlite3_step(st) == SQLITE_DONE) {
-            *id = sqlite3_last_insert_rowid(m->db);
+            *id = sqlite3_last_insert_rowid(m->w.db);
             e = ERR_OK;
         }
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_promotion_get(struct meta *m, int64_t id, struct meta_promotion *p)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT " PROMO_COLUMNS " FROM promotions WHERE id=?");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT " PROMO_COLUMNS " FROM promotions WHERE id=?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, id);
         int rc = sqlite3_step(st);
@@ -86,18 +87,19 @@ enum err meta_promotion_get(struct meta *m, int64_t id, struct meta_promotion *p
         }
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_promotion_find_pending(struct meta *m, const char *source_path,
                                      uint64_t source_version, const char *target_path, int64_t *id)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     *id = 0;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT id FROM promotions WHERE source_path=? AND "
-                                       "source_version=? AND target_path=? AND state='pending'");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "SELECT id FROM promotions WHERE source_path=? AND "
+                            "source_version=? AND target_path=? AND state='pending'");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, source_path, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (int64_t)source_version);
@@ -108,33 +110,33 @@ enum err meta_promotion_find_pending(struct meta *m, const char *source_path,
         e = rc == SQLITE_ROW || rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_promotion_expire(struct meta *m, int64_t now)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "UPDATE promotions SET state='expired', decided_at=?1, "
-                                       "decided_by='system:expiry' WHERE state='pending' AND "
-                                       "expires_at<=?1");
+    sqlite3_stmt *st = meta_prepare(&m->w, "UPDATE promotions SET state='expired', decided_at=?1, "
+                                           "decided_by='system:expiry' WHERE state='pending' AND "
+                                           "expires_at<=?1");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, now);
         e = sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_promotion_approve(struct meta *m, int64_t id, const char *approver,
                                 const char *principal, int *count)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO promotion_approvals(request_id, approver, "
-                                       "principal, approved_at) VALUES(?,?,?,?)");
+    sqlite3_stmt *st = meta_prepare(&m->w, "INSERT INTO promotion_approvals(request_id, approver, "
+                                           "principal, approved_at) VALUES(?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, approver, -1, SQLITE_STATIC);
@@ -146,7 +148,7 @@ enum err meta_promotion_approve(struct meta *m, int64_t id, const char *approver
     sqlite3_finalize(st);
     if (e == ERR_OK) {
         e = ERR_IO;
-        st = meta_prepare(m, "SELECT COUNT(*) FROM promotion_approvals WHERE request_id=?");
+        st = meta_prepare(&m->w, "SELECT COUNT(*) FROM promotion_approvals WHERE request_id=?");
         if (st != NULL) {
             sqlite3_bind_int64(st, 1, id);
             if (sqlite3_step(st) == SQLITE_ROW) {
@@ -156,19 +158,20 @@ enum err meta_promotion_approve(struct meta *m, int64_t id, const char *approver
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_promotion_transition(struct meta *m, int64_t id, const char *from, const char *to,
                                    const char *by, const char *reason, uint64_t target_version)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(
-        m, "UPDATE promotions SET state=?3, decided_at=?4, decided_by=COALESCE(?5, decided_by), "
-           "reason=COALESCE(?6, reason), target_version=COALESCE(?7, target_version) "
-           "WHERE id=?1 AND state=?2");
+        &m->w,
+        "UPDATE promotions SET state=?3, decided_at=?4, decided_by=COALESCE(?5, decided_by), "
+        "reason=COALESCE(?6, reason), target_version=COALESCE(?7, target_version) "
+        "WHERE id=?1 AND state=?2");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
@@ -181,10 +184,10 @@ enum err meta_promotion_transition(struct meta *m, int64_t id, const char *from,
         if (target_version > 0)
             sqlite3_bind_int64(st, 7, (int64_t)target_version);
         if (sqlite3_step(st) == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_CONFLICT;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_CONFLICT;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -212,9 +215,9 @@ static json_t *promo_row_json(struct meta *m, sqlite3_stmt *st)
     if (t != NULL)
         json_object_set_new(o, "reason", json_string((const char *)t));
     json_t *approvals = json_array();
-    sqlite3_stmt *as = meta_prepare(m, "SELECT approver, principal, approved_at FROM "
-                                       "promotion_approvals WHERE request_id=? ORDER BY "
-                                       "approved_at, approver");
+    sqlite3_stmt *as = meta_prepare(&m->w, "SELECT approver, principal, approved_at FROM "
+                                           "promotion_approvals WHERE request_id=? ORDER BY "
+                                           "approved_at, approver");
     if (as != NULL) {
         sqlite3_bind_int64(as, 1, p.id);
         while (sqlite3_step(as) == SQLITE_ROW) {
@@ -233,9 +236,9 @@ static json_t *promo_row_json(struct meta *m, sqlite3_stmt *st)
 static enum err promo_query(struct meta *m, const char *sql, int64_t arg, json_t **out)
 {
     json_t *arr = json_array();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, arg);
         int rc;
@@ -244,7 +247,7 @@ static enum err promo_query(struct meta *m, const char *sql, int64_t arg, json_t
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;

@@ -13,7 +13,7 @@
 static enum err reencrypt_store_check(struct meta *m, int64_t version_id, const char *old_blob)
 {
     sqlite3_stmt *st =
-        meta_prepare(m, "SELECT erased_at IS NOT NULL, blob_id FROM versions WHERE id=?");
+        meta_prepare(&m->w, "SELECT erased_at IS NOT NULL, blob_id FROM versions WHERE id=?");
     if (st == NULL)
         return ERR_IO;
     sqlite3_bind_int64(st, 1, version_id);
@@ -38,7 +38,7 @@ static enum err reencrypt_store_check(struct meta *m, int64_t version_id, const 
 static enum err reencrypt_store_refs(struct meta *m, const char *blob, int64_t *count)
 {
     sqlite3_stmt *st =
-        meta_prepare(m, "SELECT count(*) FROM versions WHERE blob_id=? AND erased_at IS NULL");
+        meta_prepare(&m->w, "SELECT count(*) FROM versions WHERE blob_id=? AND erased_at IS NULL");
     if (st == NULL)
         return ERR_IO;
     sqlite3_bind_text(st, 1, blob, -1, SQLITE_STATIC);
@@ -60,23 +60,23 @@ enum err reencrypt_store_swap(struct meta *m, int64_t version_id, const char *ol
         wrapped_len == 0 || wrapped_len > META_WRAPPED_MAX || strlen(kek_id) > META_KEK_ID_MAX ||
         strlen(new_blob) != META_BLOB_ID_LEN)
         return ERR_INVALID;
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN IMMEDIATE");
     if (e != ERR_OK) {
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         return e;
     }
     e = reencrypt_store_check(m, version_id, old_blob);
     if (e == ERR_OK) {
-        sqlite3_stmt *st = meta_prepare(m, "UPDATE versions SET blob_id=?2, wrapped_dek=?3, "
-                                           "kek_id=?4 WHERE id=?1 AND erased_at IS NULL");
+        sqlite3_stmt *st = meta_prepare(&m->w, "UPDATE versions SET blob_id=?2, wrapped_dek=?3, "
+                                               "kek_id=?4 WHERE id=?1 AND erased_at IS NULL");
         e = ERR_IO;
         if (st != NULL) {
             sqlite3_bind_int64(st, 1, version_id);
             sqlite3_bind_text(st, 2, new_blob, -1, SQLITE_STATIC);
             sqlite3_bind_blob(st, 3, wrapped, (int)wrapped_len, SQLITE_STATIC);
             sqlite3_bind_text(st, 4, kek_id, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(m->db) == 1)
+            if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(m->w.db) == 1)
                 e = ERR_OK;
         }
         sqlite3_finalize(st);
@@ -85,11 +85,11 @@ enum err reencrypt_store_swap(struct meta *m, int64_t version_id, const char *ol
     if (e == ERR_OK)
         e = reencrypt_store_refs(m, old_blob, &refs);
     if (e == ERR_OK)
-        e = meta_exec(m, "COMMIT");
+        e = meta_exec(&m->w, "COMMIT");
     if (e != ERR_OK)
-        meta_exec(m, "ROLLBACK");
+        meta_exec(&m->w, "ROLLBACK");
     else
         *old_free = refs == 0;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }

@@ -55,11 +55,12 @@ enum err meta_share_create(struct meta *m, const uint8_t token_hash[32], const s
     char *nets = s->networks != NULL ? json_dumps(s->networks, JSON_COMPACT) : strdup("[]");
     if (nets == NULL)
         return ERR_INTERNAL;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO shares(token_hash, path, version, version_id, "
-                                       "creator, creator_id, created_at, expires_at, max_uses, "
-                                       "networks) VALUES(?,?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "INSERT INTO shares(token_hash, path, version, version_id, "
+                            "creator, creator_id, created_at, expires_at, max_uses, "
+                            "networks) VALUES(?,?,?,?,?,?,?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, s->path, -1, SQLITE_STATIC);
@@ -75,10 +76,10 @@ enum err meta_share_create(struct meta *m, const uint8_t token_hash[32], const s
         int rc = sqlite3_step(st);
         e = rc == SQLITE_DONE ? ERR_OK : rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : ERR_IO;
         if (e == ERR_OK)
-            *id = sqlite3_last_insert_rowid(m->db);
+            *id = sqlite3_last_insert_rowid(m->w.db);
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     free(nets);
     return e;
 }
@@ -86,9 +87,9 @@ enum err meta_share_create(struct meta *m, const uint8_t token_hash[32], const s
 static enum err share_get(struct meta *m, const char *sql, const uint8_t *hash, int64_t id,
                           struct meta_share *s)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         if (hash != NULL)
             sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
@@ -103,7 +104,7 @@ static enum err share_get(struct meta *m, const char *sql, const uint8_t *hash, 
         }
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -120,40 +121,41 @@ enum err meta_share_by_id(struct meta *m, int64_t id, struct meta_share *s)
 
 enum err meta_share_take_use(struct meta *m, int64_t id, int64_t now, const char *ip)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     /* One statement decides and counts: two concurrent downloads can never
      * both take the last use. */
-    sqlite3_stmt *st = meta_prepare(m, "UPDATE shares SET uses=uses+1, last_used_at=?2, "
-                                       "last_used_ip=?3 WHERE id=?1 AND revoked_at IS NULL AND "
-                                       "expires_at>?2 AND (max_uses IS NULL OR uses<max_uses)");
+    sqlite3_stmt *st = meta_prepare(&m->w, "UPDATE shares SET uses=uses+1, last_used_at=?2, "
+                                           "last_used_ip=?3 WHERE id=?1 AND revoked_at IS NULL AND "
+                                           "expires_at>?2 AND (max_uses IS NULL OR uses<max_uses)");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, now);
         sqlite3_bind_text(st, 3, ip, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_FORBIDDEN;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_FORBIDDEN;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_share_revoke(struct meta *m, int64_t id, const char *by)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "UPDATE shares SET revoked_at=?, revoked_by=? WHERE id=? "
-                                       "AND revoked_at IS NULL");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "UPDATE shares SET revoked_at=?, revoked_by=? WHERE id=? "
+                            "AND revoked_at IS NULL");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, meta_now());
         sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, id);
         if (sqlite3_step(st) == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -187,10 +189,10 @@ static json_t *share_row_json(sqlite3_stmt *st)
 enum err meta_share_list(struct meta *m, int64_t creator_id, json_t **out)
 {
     json_t *arr = json_array();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT " SHARE_COLUMNS " FROM shares WHERE ?1=0 OR "
-                                       "creator_id=?1 ORDER BY id DESC LIMIT 1000");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT " SHARE_COLUMNS " FROM shares WHERE ?1=0 OR "
+                                           "creator_id=?1 ORDER BY id DESC LIMIT 1000");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, creator_id);
         int rc;
@@ -199,7 +201,7 @@ enum err meta_share_list(struct meta *m, int64_t creator_id, json_t **out)
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;

@@ -3,6 +3,7 @@
  */
 #include "meta/meta.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -301,10 +302,10 @@ int64_t meta_now(void)
     return (int64_t)time(NULL);
 }
 
-enum err meta_exec(struct meta *m, const char *sql)
+enum err meta_exec(struct meta_conn *c, const char *sql)
 {
     char *msg = NULL;
-    if (sqlite3_exec(m->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         log_error("database: %s", msg != NULL ? msg : "unknown error");
         sqlite3_free(msg);
         return ERR_IO;
@@ -316,7 +317,7 @@ static enum err meta_migrate(struct meta *m)
 {
     sqlite3_stmt *st;
     int current = 0;
-    if (sqlite3_prepare_v2(m->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(m->w.db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
         return ERR_IO;
     if (sqlite3_step(st) == SQLITE_ROW)
         current = sqlite3_column_int(st, 0);
@@ -329,13 +330,13 @@ static enum err meta_migrate(struct meta *m)
     for (int i = current; i < META_MIGRATION_COUNT; i++) {
         char pragma[64];
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", i + 1);
-        if (meta_exec(m, "BEGIN IMMEDIATE") != ERR_OK)
+        if (meta_exec(&m->w, "BEGIN IMMEDIATE") != ERR_OK)
             return ERR_IO;
-        if (meta_exec(m, meta_migrations[i]) != ERR_OK || meta_exec(m, pragma) != ERR_OK) {
-            meta_exec(m, "ROLLBACK");
+        if (meta_exec(&m->w, meta_migrations[i]) != ERR_OK || meta_exec(&m->w, pragma) != ERR_OK) {
+            meta_exec(&m->w, "ROLLBACK");
             return ERR_IO;
         }
-        if (meta_exec(m, "COMMIT") != ERR_OK)
+        if (meta_exec(&m->w, "COMMIT") != ERR_OK)
             return ERR_IO;
         log_info("database migrated to schema version %d", i + 1);
     }
@@ -348,18 +349,18 @@ enum err meta_open(const char *path, int create, struct meta **out)
     if (m == NULL)
         return ERR_INTERNAL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &m->db, flags, NULL) != SQLITE_OK) {
-        log_error("cannot open database %s: %s", path, sqlite3_errmsg(m->db));
-        sqlite3_close(m->db);
+    if (sqlite3_open_v2(path, &m->w.db, flags, NULL) != SQLITE_OK) {
+        log_error("cannot open database %s: %s", path, sqlite3_errmsg(m->w.db));
+        sqlite3_close(m->w.db);
         free(m);
         return create ? ERR_IO : ERR_NOT_FOUND;
     }
-    pthread_mutex_init(&m->lock, NULL);
-    sqlite3_busy_timeout(m->db, 5000);
-    if (meta_exec(m, "PRAGMA journal_mode=WAL") != ERR_OK ||
-        meta_exec(m, "PRAGMA synchronous=FULL") != ERR_OK ||
-        meta_exec(m, "PRAGMA foreign_keys=ON") != ERR_OK ||
-        meta_exec(m, "PRAGMA secure_delete=ON") != ERR_OK) {
+    pthread_mutex_init(&m->w.lock, NULL);
+    sqlite3_busy_timeout(m->w.db, 5000);
+    if (meta_exec(&m->w, "PRAGMA journal_mode=WAL") != ERR_OK ||
+        meta_exec(&m->w, "PRAGMA synchronous=FULL") != ERR_OK ||
+        meta_exec(&m->w, "PRAGMA foreign_keys=ON") != ERR_OK ||
+        meta_exec(&m->w, "PRAGMA secure_delete=ON") != ERR_OK) {
         meta_close(m);
         return ERR_IO;
     }
@@ -372,32 +373,112 @@ enum err meta_open(const char *path, int create, struct meta **out)
     return ERR_OK;
 }
 
+static void conn_close(struct meta_conn *c)
+{
+    for (size_t i = 0; i < META_STMT_CACHE; i++)
+        sqlite3_finalize(c->stmts[i].st);
+    sqlite3_close(c->db);
+    pthread_mutex_destroy(&c->lock);
+}
+
+enum err meta_open_readers(struct meta *m, unsigned n)
+{
+    if (m->readers != NULL || n == 0)
+        return ERR_OK;
+    if (n > META_READERS_MAX)
+        n = META_READERS_MAX;
+    const char *path = sqlite3_db_filename(m->w.db, "main");
+    if (path == NULL || path[0] == '\0')
+        return ERR_OK; /* a temporary database has nothing to share */
+    struct meta_conn *r = calloc(n, sizeof(*r));
+    if (r == NULL)
+        return ERR_INTERNAL;
+    unsigned k = 0;
+    enum err e = ERR_OK;
+    for (; k < n; k++) {
+        /* Each reader has its own lock, so SQLite's own mutex is not needed. */
+        if (sqlite3_open_v2(path, &r[k].db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK) {
+            log_error("cannot open a read connection to %s: %s", path, sqlite3_errmsg(r[k].db));
+            sqlite3_close(r[k].db);
+            e = ERR_IO;
+            break;
+        }
+        pthread_mutex_init(&r[k].lock, NULL);
+        sqlite3_busy_timeout(r[k].db, 5000);
+        /* The first read opens the WAL and its index now, before the
+         * sandbox narrows what the process may open. */
+        if (meta_exec(&r[k], "PRAGMA query_only=1") != ERR_OK ||
+            meta_exec(&r[k], "SELECT count(*) FROM sqlite_master") != ERR_OK) {
+            conn_close(&r[k]);
+            e = ERR_IO;
+            break;
+        }
+    }
+    if (e != ERR_OK) {
+        while (k > 0)
+            conn_close(&r[--k]);
+        free(r);
+        return e;
+    }
+    m->readers = r;
+    m->n_readers = n;
+    return ERR_OK;
+}
+
 void meta_close(struct meta *m)
 {
     if (m == NULL)
         return;
-    for (size_t i = 0; i < META_STMT_CACHE; i++)
-        sqlite3_finalize(m->stmts[i].st);
-    sqlite3_close(m->db);
-    pthread_mutex_destroy(&m->lock);
+    for (unsigned i = 0; i < m->n_readers; i++)
+        conn_close(&m->readers[i]);
+    free(m->readers);
+    conn_close(&m->w);
     free(m);
 }
 
-sqlite3_stmt *meta_prepare(struct meta *m, const char *sql)
+struct meta_conn *meta_read(struct meta *m)
+{
+    if (m->n_readers == 0) {
+        pthread_mutex_lock(&m->w.lock);
+        return &m->w;
+    }
+    /* Each thread starts at its own reader, so with at most as many threads
+     * as readers nobody waits; a busy one sends it to the next free one. */
+    static _Thread_local unsigned hint = UINT_MAX;
+    if (hint == UINT_MAX)
+        hint = __atomic_fetch_add(&m->next_reader, 1, __ATOMIC_RELAXED);
+    unsigned n = m->n_readers;
+    for (unsigned i = 0; i < n; i++) {
+        struct meta_conn *c = &m->readers[(hint + i) % n];
+        if (pthread_mutex_trylock(&c->lock) == 0)
+            return c;
+    }
+    struct meta_conn *c = &m->readers[hint % n];
+    pthread_mutex_lock(&c->lock);
+    return c;
+}
+
+void meta_read_done(struct meta_conn *c)
+{
+    pthread_mutex_unlock(&c->lock);
+}
+
+sqlite3_stmt *meta_prepare(struct meta_conn *c, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("database: prepare failed: %s", sqlite3_errmsg(m->db));
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_error("database: prepare failed: %s", sqlite3_errmsg(c->db));
         return NULL;
     }
     return st;
 }
 
-sqlite3_stmt *meta_stmt(struct meta *m, const char *sql)
+sqlite3_stmt *meta_stmt(struct meta_conn *c, const char *sql)
 {
     size_t free_slot = META_STMT_CACHE;
     for (size_t i = 0; i < META_STMT_CACHE; i++) {
-        struct meta_stmt_slot *slot = &m->stmts[i];
+        struct meta_stmt_slot *slot = &c->stmts[i];
         if (slot->st == NULL) {
             if (free_slot == META_STMT_CACHE)
                 free_slot = i;
@@ -409,20 +490,20 @@ sqlite3_stmt *meta_stmt(struct meta *m, const char *sql)
             return slot->st;
         }
     }
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(c, sql);
     if (st != NULL && free_slot < META_STMT_CACHE) {
-        m->stmts[free_slot].sql = sql;
-        m->stmts[free_slot].st = st;
+        c->stmts[free_slot].sql = sql;
+        c->stmts[free_slot].st = st;
     }
     return st;
 }
 
-void meta_stmt_done(struct meta *m, sqlite3_stmt *st)
+void meta_stmt_done(struct meta_conn *c, sqlite3_stmt *st)
 {
     if (st == NULL)
         return;
     for (size_t i = 0; i < META_STMT_CACHE; i++) {
-        if (m->stmts[i].st == st) {
+        if (c->stmts[i].st == st) {
             sqlite3_reset(st);
             sqlite3_clear_bindings(st);
             return;
@@ -456,10 +537,10 @@ enum err meta_user_create(struct meta *m, const char *name, const char *pw_hash,
                           json_t *attrs, int is_admin)
 {
     char *attrs_text = meta_json_text(attrs, "{}");
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO users(name, pw_hash, clearance, attrs, "
-                                       "is_admin, created_at) VALUES(?,?,?,?,?,?)");
+    sqlite3_stmt *st = meta_prepare(&m->w, "INSERT INTO users(name, pw_hash, clearance, attrs, "
+                                           "is_admin, created_at) VALUES(?,?,?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         if (pw_hash != NULL)
@@ -472,7 +553,7 @@ enum err meta_user_create(struct meta *m, const char *name, const char *pw_hash,
         e = rc == SQLITE_DONE ? ERR_OK : rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     free(attrs_text);
     return e;
 }
@@ -498,9 +579,9 @@ static void meta_user_fill(sqlite3_stmt *st, struct meta_user *u)
 static enum err meta_user_query(struct meta *m, const char *sql, const char *name, int64_t id,
                                 struct meta_user *u)
 {
-    pthread_mutex_lock(&m->lock);
+    struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_stmt(m, sql);
+    sqlite3_stmt *st = meta_stmt(c, sql);
     if (st != NULL) {
         if (name != NULL)
             sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -514,8 +595,8 @@ static enum err meta_user_query(struct meta *m, const char *sql, const char *nam
             e = ERR_NOT_FOUND;
         }
     }
-    meta_stmt_done(m, st);
-    pthread_mutex_unlock(&m->lock);
+    meta_stmt_done(c, st);
+    meta_read_done(c);
     return e;
 }
 
@@ -544,9 +625,9 @@ void meta_user_clear(struct meta_user *u)
 enum err meta_user_list(struct meta *m, json_t **out)
 {
     json_t *arr = json_array();
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT " META_USER_COLUMNS " FROM users ORDER BY name");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT " META_USER_COLUMNS " FROM users ORDER BY name");
     if (st != NULL) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -562,7 +643,7 @@ enum err meta_user_list(struct meta *m, json_t **out)
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;
@@ -574,9 +655,9 @@ enum err meta_user_list(struct meta *m, json_t **out)
 static enum err meta_update_user(struct meta *m, const char *sql, const char *text, int num,
                                  const char *name)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         if (text != NULL)
             sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
@@ -584,10 +665,10 @@ static enum err meta_update_user(struct meta *m, const char *sql, const char *te
             sqlite3_bind_int(st, 1, num);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -606,10 +687,10 @@ enum err meta_user_set_password(struct meta *m, const char *name, const char *pw
 enum err meta_session_create(struct meta *m, const uint8_t token_hash[32], int64_t user_id,
                              int64_t expires_at, int mfa)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO sessions(token_hash, user_id, created_at, "
-                                       "expires_at, mfa, mfa_at) VALUES(?,?,?,?,?,?)");
+    sqlite3_stmt *st = meta_prepare(&m->w, "INSERT INTO sessions(token_hash, user_id, created_at, "
+                                           "expires_at, mfa, mfa_at) VALUES(?,?,?,?,?,?)");
     if (st != NULL) {
         int64_t now = meta_now();
         sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
@@ -621,16 +702,16 @@ enum err meta_session_create(struct meta *m, const uint8_t token_hash[32], int64
         e = sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64_t now,
                              struct meta_session *s)
 {
-    pthread_mutex_lock(&m->lock);
+    struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_stmt(m, "SELECT id, user_id, created_at, expires_at, mfa, mfa_at "
+    sqlite3_stmt *st = meta_stmt(c, "SELECT id, user_id, created_at, expires_at, mfa, mfa_at "
                                     "FROM sessions WHERE token_hash=? AND revoked=0");
     if (st != NULL) {
         sqlite3_bind_blob(st, 1, token_hash, 32, SQLITE_STATIC);
@@ -647,16 +728,16 @@ enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64
             e = ERR_UNAUTHENTICATED;
         }
     }
-    meta_stmt_done(m, st);
-    pthread_mutex_unlock(&m->lock);
+    meta_stmt_done(c, st);
+    meta_read_done(c);
     return e;
 }
 
 static enum err meta_session_update(struct meta *m, const char *sql, const void *blob, int64_t id)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         if (blob != NULL)
             sqlite3_bind_blob(st, 1, blob, 32, SQLITE_STATIC);
@@ -665,7 +746,7 @@ static enum err meta_session_update(struct meta *m, const char *sql, const void 
         e = sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -685,7 +766,7 @@ enum err meta_session_revoke_user(struct meta *m, int64_t user_id)
 static enum err meta_artifact_ensure(struct meta *m, const struct meta_new_version *nv,
                                      int64_t *artifact_id)
 {
-    sqlite3_stmt *st = meta_prepare(m, "SELECT id, kind, tags FROM artifacts WHERE path=?");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT id, kind, tags FROM artifacts WHERE path=?");
     if (st == NULL)
         return ERR_IO;
     sqlite3_bind_text(st, 1, nv->path->full, -1, SQLITE_STATIC);
@@ -706,7 +787,7 @@ static enum err meta_artifact_ensure(struct meta *m, const struct meta_new_versi
                 tags = json_object();
             json_object_update(tags, nv->tags);
             char *text = meta_json_text(tags, "{}");
-            sqlite3_stmt *up = meta_prepare(m, "UPDATE artifacts SET tags=? WHERE id=?");
+            sqlite3_stmt *up = meta_prepare(&m->w, "UPDATE artifacts SET tags=? WHERE id=?");
             e = ERR_IO;
             if (up != NULL) {
                 sqlite3_bind_text(up, 1, text, -1, SQLITE_STATIC);
@@ -723,8 +804,9 @@ static enum err meta_artifact_ensure(struct meta *m, const struct meta_new_versi
     if (rc != SQLITE_DONE)
         return ERR_IO;
     char *tags_text = meta_json_text(nv->tags, "{}");
-    st = meta_prepare(m, "INSERT INTO artifacts(path, project, env, name, kind, sensitivity, tags, "
-                         "created_at, created_by) VALUES(?,?,?,?,?,?,?,?,?)");
+    st = meta_prepare(&m->w,
+                      "INSERT INTO artifacts(path, project, env, name, kind, sensitivity, tags, "
+                      "created_at, created_by) VALUES(?,?,?,?,?,?,?,?,?)");
     enum err e = ERR_IO;
     if (st != NULL) {
         sqlite3_bind_text(st, 1, nv->path->full, -1, SQLITE_STATIC);
@@ -737,7 +819,7 @@ static enum err meta_artifact_ensure(struct meta *m, const struct meta_new_versi
         sqlite3_bind_int64(st, 8, meta_now());
         sqlite3_bind_text(st, 9, nv->creator, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_DONE) {
-            *artifact_id = sqlite3_last_insert_rowid(m->db);
+            *artifact_id = sqlite3_last_insert_rowid(m->w.db);
             e = ERR_OK;
         }
     }
@@ -749,8 +831,8 @@ static enum err meta_artifact_ensure(struct meta *m, const struct meta_new_versi
 static enum err meta_version_insert(struct meta *m, const struct meta_new_version *nv,
                                     int64_t artifact_id, int new_artifact, uint64_t *version_out)
 {
-    sqlite3_stmt *st =
-        meta_prepare(m, "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE artifact_id=?");
+    sqlite3_stmt *st = meta_prepare(
+        &m->w, "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE artifact_id=?");
     if (st == NULL)
         return ERR_IO;
     sqlite3_bind_int64(st, 1, artifact_id);
@@ -762,9 +844,10 @@ static enum err meta_version_insert(struct meta *m, const struct meta_new_versio
     sqlite3_finalize(st);
 
     char *parents = meta_json_text(nv->parents, "[]");
-    st = meta_prepare(m, "INSERT INTO versions(artifact_id, version, sha256, size, sensitivity, "
-                         "message, parents, created_by, created_at, blob_id, wrapped_dek, kek_id) "
-                         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+    st = meta_prepare(&m->w,
+                      "INSERT INTO versions(artifact_id, version, sha256, size, sensitivity, "
+                      "message, parents, created_by, created_at, blob_id, wrapped_dek, kek_id) "
+                      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     enum err e = ERR_IO;
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, artifact_id);
@@ -789,13 +872,13 @@ static enum err meta_version_insert(struct meta *m, const struct meta_new_versio
     }
     sqlite3_finalize(st);
     if (e == ERR_OK && nv->parents != NULL) {
-        int64_t child = sqlite3_last_insert_rowid(m->db);
+        int64_t child = sqlite3_last_insert_rowid(m->w.db);
         size_t i;
         json_t *p;
         json_array_foreach(nv->parents, i, p)
         {
             sqlite3_stmt *ls =
-                meta_prepare(m, "INSERT INTO lineage(child, parent_ref) VALUES(?,?)");
+                meta_prepare(&m->w, "INSERT INTO lineage(child, parent_ref) VALUES(?,?)");
             if (ls == NULL) {
                 e = ERR_IO;
                 break;
@@ -814,22 +897,22 @@ static enum err meta_version_insert(struct meta *m, const struct meta_new_versio
 enum err meta_version_commit(struct meta *m, const struct meta_new_version *nv,
                              uint64_t *version_out)
 {
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN IMMEDIATE");
     if (e == ERR_OK) {
         int64_t artifact_id = 0;
-        int64_t before = sqlite3_last_insert_rowid(m->db);
+        int64_t before = sqlite3_last_insert_rowid(m->w.db);
         e = meta_artifact_ensure(m, nv, &artifact_id);
-        int new_artifact = e == ERR_OK && sqlite3_last_insert_rowid(m->db) != before &&
-                           sqlite3_last_insert_rowid(m->db) == artifact_id;
+        int new_artifact = e == ERR_OK && sqlite3_last_insert_rowid(m->w.db) != before &&
+                           sqlite3_last_insert_rowid(m->w.db) == artifact_id;
         if (e == ERR_OK)
             e = meta_version_insert(m, nv, artifact_id, new_artifact, version_out);
         if (e == ERR_OK)
-            e = meta_exec(m, "COMMIT");
+            e = meta_exec(&m->w, "COMMIT");
         if (e != ERR_OK)
-            meta_exec(m, "ROLLBACK");
+            meta_exec(&m->w, "ROLLBACK");
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -891,9 +974,9 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
               "v.artifact_id=a.id WHERE a.path=? AND v.deleted=0 ORDER BY v.version DESC LIMIT 1";
         break;
     }
-    pthread_mutex_lock(&m->lock);
+    struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_stmt(m, sql);
+    sqlite3_stmt *st = meta_stmt(c, sql);
     if (st != NULL) {
         sqlite3_bind_text(st, 1, ref->path.full, -1, SQLITE_STATIC);
         if (ref->kind == REF_NUMBER)
@@ -908,8 +991,8 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
             e = ERR_NOT_FOUND;
         }
     }
-    meta_stmt_done(m, st);
-    pthread_mutex_unlock(&m->lock);
+    meta_stmt_done(c, st);
+    meta_read_done(c);
     return e;
 }
 
@@ -953,10 +1036,10 @@ static json_t *meta_version_row_json(sqlite3_stmt *st)
 
 enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out)
 {
-    pthread_mutex_lock(&m->lock);
+    struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
     json_t *o = NULL;
-    sqlite3_stmt *st = meta_stmt(m, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE id=?");
+    sqlite3_stmt *st = meta_stmt(c, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE id=?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, v->version_id);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -966,7 +1049,7 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
             e = ERR_NOT_FOUND;
         }
     }
-    meta_stmt_done(m, st);
+    meta_stmt_done(c, st);
     if (e == ERR_OK) {
         int eff = v->version_sensitivity > v->artifact_sensitivity ? v->version_sensitivity
                                                                    : v->artifact_sensitivity;
@@ -979,7 +1062,7 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
         json_t *children = json_array();
         char ref[REF_MAX + 1];
         snprintf(ref, sizeof(ref), "%s@%llu", v->path, (unsigned long long)v->version);
-        st = meta_stmt(m, "SELECT a.path, v.version FROM lineage l JOIN versions v ON "
+        st = meta_stmt(c, "SELECT a.path, v.version FROM lineage l JOIN versions v ON "
                           "l.child=v.id JOIN artifacts a ON v.artifact_id=a.id "
                           "WHERE l.parent_ref=? ORDER BY a.path, v.version");
         if (st != NULL) {
@@ -991,22 +1074,22 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
                 json_array_append_new(children, json_string(child));
             }
         }
-        meta_stmt_done(m, st);
+        meta_stmt_done(c, st);
         json_object_set_new(o, "children", children);
         *out = o;
     }
-    pthread_mutex_unlock(&m->lock);
+    meta_read_done(c);
     return e;
 }
 
 enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t **out)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     json_t *arr = json_array();
     sqlite3_stmt *st =
-        meta_prepare(m, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE artifact_id="
-                        "(SELECT id FROM artifacts WHERE path=?) ORDER BY version");
+        meta_prepare(&m->w, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE artifact_id="
+                            "(SELECT id FROM artifacts WHERE path=?) ORDER BY version");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, p->full, -1, SQLITE_STATIC);
         int rc;
@@ -1015,7 +1098,7 @@ enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e == ERR_OK && json_array_size(arr) == 0)
         e = ERR_NOT_FOUND;
     if (e != ERR_OK) {
@@ -1028,17 +1111,17 @@ enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t
 
 enum err meta_artifact_list(struct meta *m, const char *prefix, json_t **out)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     json_t *arr = json_array();
     /* substr comparison instead of LIKE: prefixes may contain '_' and '%'-free
      * characters only, but LIKE is case-insensitive for ASCII and paths are not. */
     sqlite3_stmt *st = meta_prepare(
-        m, "SELECT a.path, a.kind, a.sensitivity, a.tags, "
-           "(SELECT MAX(version) FROM versions v WHERE v.artifact_id=a.id AND v.deleted=0), "
-           "(SELECT MAX(COALESCE(v.sensitivity, 0)) FROM versions v WHERE v.artifact_id=a.id "
-           "AND v.deleted=0) FROM artifacts a WHERE substr(a.path, 1, length(?1))=?1 "
-           "ORDER BY a.path");
+        &m->w, "SELECT a.path, a.kind, a.sensitivity, a.tags, "
+               "(SELECT MAX(version) FROM versions v WHERE v.artifact_id=a.id AND v.deleted=0), "
+               "(SELECT MAX(COALESCE(v.sensitivity, 0)) FROM versions v WHERE v.artifact_id=a.id "
+               "AND v.deleted=0) FROM artifacts a WHERE substr(a.path, 1, length(?1))=?1 "
+               "ORDER BY a.path");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
         int rc;
@@ -1059,7 +1142,7 @@ enum err meta_artifact_list(struct meta *m, const char *prefix, json_t **out)
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;
@@ -1071,13 +1154,13 @@ enum err meta_artifact_list(struct meta *m, const char *prefix, json_t **out)
 enum err meta_label(struct meta *m, const struct artifact_path *p, uint64_t version,
                     int sensitivity, json_t *set_tags, json_t *untag)
 {
-    pthread_mutex_lock(&m->lock);
-    enum err e = meta_exec(m, "BEGIN IMMEDIATE");
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = meta_exec(&m->w, "BEGIN IMMEDIATE");
     if (e != ERR_OK) {
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->w.lock);
         return e;
     }
-    sqlite3_stmt *st = meta_prepare(m, "SELECT id, tags FROM artifacts WHERE path=?");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT id, tags FROM artifacts WHERE path=?");
     int64_t aid = 0;
     json_t *tags = NULL;
     e = ERR_IO;
@@ -1094,9 +1177,9 @@ enum err meta_label(struct meta *m, const struct artifact_path *p, uint64_t vers
     }
     sqlite3_finalize(st);
     if (e == ERR_OK && sensitivity >= 0) {
-        st = version > 0 ? meta_prepare(m, "UPDATE versions SET sensitivity=? WHERE "
-                                           "artifact_id=? AND version=?")
-                         : meta_prepare(m, "UPDATE artifacts SET sensitivity=? WHERE id=?");
+        st = version > 0 ? meta_prepare(&m->w, "UPDATE versions SET sensitivity=? WHERE "
+                                               "artifact_id=? AND version=?")
+                         : meta_prepare(&m->w, "UPDATE artifacts SET sensitivity=? WHERE id=?");
         e = ERR_IO;
         if (st != NULL) {
             sqlite3_bind_int(st, 1, sensitivity);
@@ -1104,7 +1187,7 @@ enum err meta_label(struct meta *m, const struct artifact_path *p, uint64_t vers
             if (version > 0)
                 sqlite3_bind_int64(st, 3, (int64_t)version);
             if (sqlite3_step(st) == SQLITE_DONE)
-                e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+                e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
         }
         sqlite3_finalize(st);
     }
@@ -1119,7 +1202,7 @@ enum err meta_label(struct meta *m, const struct artifact_path *p, uint64_t vers
             json_array_foreach(untag, i, k) json_object_del(tags, json_string_value(k));
         }
         char *text = meta_json_text(tags, "{}");
-        st = meta_prepare(m, "UPDATE artifacts SET tags=? WHERE id=?");
+        st = meta_prepare(&m->w, "UPDATE artifacts SET tags=? WHERE id=?");
         e = ERR_IO;
         if (st != NULL) {
             sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
@@ -1131,36 +1214,37 @@ enum err meta_label(struct meta *m, const struct artifact_path *p, uint64_t vers
     }
     json_decref(tags);
     if (e == ERR_OK)
-        e = meta_exec(m, "COMMIT");
+        e = meta_exec(&m->w, "COMMIT");
     if (e != ERR_OK)
-        meta_exec(m, "ROLLBACK");
-    pthread_mutex_unlock(&m->lock);
+        meta_exec(&m->w, "ROLLBACK");
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_version_tombstone(struct meta *m, int64_t version_id, const char *by)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "UPDATE versions SET deleted=1, deleted_at=?, deleted_by=? "
-                                       "WHERE id=? AND deleted=0");
+    sqlite3_stmt *st =
+        meta_prepare(&m->w, "UPDATE versions SET deleted=1, deleted_at=?, deleted_by=? "
+                            "WHERE id=? AND deleted=0");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, meta_now());
         sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, version_id);
         if (sqlite3_step(st) == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_blob_ids(struct meta *m, void (*fn)(const char *blob_id, void *ctx), void *ctx)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, "SELECT blob_id FROM versions WHERE erased_at IS NULL");
+    sqlite3_stmt *st = meta_prepare(&m->w, "SELECT blob_id FROM versions WHERE erased_at IS NULL");
     if (st != NULL) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -1168,6 +1252,6 @@ enum err meta_blob_ids(struct meta *m, void (*fn)(const char *blob_id, void *ctx
         e = rc == SQLITE_DONE ? ERR_OK : ERR_IO;
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }

@@ -28,9 +28,9 @@ enum err meta_svccert_create(struct meta *m, const char *name, int64_t owner_id,
     char *roles_text = json_dumps(roles, JSON_COMPACT);
     if (roles_text == NULL)
         return ERR_INTERNAL;
-    pthread_mutex_lock(&m->lock);
-    sqlite3_stmt *st = meta_prepare(m, "INSERT INTO service_certs(name, owner_id, fingerprint, "
-                                       "roles, scope, created_at) VALUES(?,?,?,?,?,?)");
+    pthread_mutex_lock(&m->w.lock);
+    sqlite3_stmt *st = meta_prepare(&m->w, "INSERT INTO service_certs(name, owner_id, fingerprint, "
+                                           "roles, scope, created_at) VALUES(?,?,?,?,?,?)");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, owner_id);
@@ -41,8 +41,8 @@ enum err meta_svccert_create(struct meta *m, const char *name, int64_t owner_id,
     }
     enum err e = svccert_step_done(st);
     if (e == ERR_OK)
-        *id_out = sqlite3_last_insert_rowid(m->db);
-    pthread_mutex_unlock(&m->lock);
+        *id_out = sqlite3_last_insert_rowid(m->w.db);
+    pthread_mutex_unlock(&m->w.lock);
     free(roles_text);
     return e;
 }
@@ -79,9 +79,9 @@ static enum err svccert_query(struct meta *m, const char *where, const uint8_t *
     memset(c, 0, sizeof(*c));
     char sql[320];
     snprintf(sql, sizeof(sql), "SELECT " SVCCERT_COLUMNS " FROM service_certs c WHERE %s", where);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(m, sql);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         if (blob != NULL)
             sqlite3_bind_blob(st, 1, blob, 32, SQLITE_STATIC);
@@ -98,7 +98,7 @@ static enum err svccert_query(struct meta *m, const char *where, const uint8_t *
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -129,25 +129,26 @@ void meta_svccert_clear(struct meta_svccert *c)
 
 enum err meta_svccert_touch(struct meta *m, int64_t id, int64_t now, const char *ip)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     sqlite3_stmt *st =
-        meta_prepare(m, "UPDATE service_certs SET last_used_at=?, last_used_ip=? WHERE id=?");
+        meta_prepare(&m->w, "UPDATE service_certs SET last_used_at=?, last_used_ip=? WHERE id=?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, id);
     }
     enum err e = svccert_step_done(st);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
 enum err meta_svccert_revoke(struct meta *m, int64_t id, const char *by)
 {
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(
-        m, "UPDATE service_certs SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL");
+        &m->w,
+        "UPDATE service_certs SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, meta_now());
         sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
@@ -155,9 +156,9 @@ enum err meta_svccert_revoke(struct meta *m, int64_t id, const char *by)
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
         if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     return e;
 }
 
@@ -167,12 +168,12 @@ enum err meta_svccert_list(struct meta *m, int64_t owner_id, json_t **out)
     json_t *arr = json_array();
     if (arr == NULL)
         return ERR_INTERNAL;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     enum err e = ERR_IO;
     sqlite3_stmt *st =
-        meta_prepare(m, "SELECT " SVCCERT_COLUMNS ", u.name, coalesce(c.last_used_ip, '') "
-                        "FROM service_certs c JOIN users u ON u.id = c.owner_id "
-                        "WHERE ?1 = 0 OR c.owner_id = ?1 ORDER BY c.id DESC");
+        meta_prepare(&m->w, "SELECT " SVCCERT_COLUMNS ", u.name, coalesce(c.last_used_ip, '') "
+                            "FROM service_certs c JOIN users u ON u.id = c.owner_id "
+                            "WHERE ?1 = 0 OR c.owner_id = ?1 ORDER BY c.id DESC");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, owner_id);
         int rc;
@@ -200,7 +201,7 @@ enum err meta_svccert_list(struct meta *m, int64_t owner_id, json_t **out)
         if (rc == SQLITE_DONE)
             e = ERR_OK;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->w.lock);
     if (e != ERR_OK) {
         json_decref(arr);
         return e;

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +32,16 @@ static int setup(void **state)
     return 0;
 }
 
+/* The same store with a pool of read connections, as the server opens it. */
+static int setup_pool(void **state)
+{
+    setup(state);
+    struct fixture *f = *state;
+    assert_int_equal(meta_open_readers(f->m, 3), ERR_OK);
+    assert_int_equal(f->m->n_readers, 3);
+    return 0;
+}
+
 static int teardown(void **state)
 {
     struct fixture *f = *state;
@@ -55,34 +66,34 @@ static void test_reuse_and_reset(void **state)
 {
     struct fixture *f = *state;
     struct meta *m = f->m;
-    pthread_mutex_lock(&m->lock);
-    sqlite3_stmt *a = meta_stmt(m, sql_one);
+    pthread_mutex_lock(&m->w.lock);
+    sqlite3_stmt *a = meta_stmt(&m->w, sql_one);
     assert_non_null(a);
     sqlite3_bind_int(a, 1, 41);
     assert_int_equal(sqlite3_step(a), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(a, 0), 42);
     assert_true(sqlite3_stmt_busy(a));
-    meta_stmt_done(m, a);
+    meta_stmt_done(&m->w, a);
     assert_false(sqlite3_stmt_busy(a));
 
-    sqlite3_stmt *b = meta_stmt(m, sql_one);
+    sqlite3_stmt *b = meta_stmt(&m->w, sql_one);
     assert_ptr_equal(a, b);
     /* Bindings were cleared: NULL + 1 is NULL. */
     assert_int_equal(sqlite3_step(b), SQLITE_ROW);
     assert_int_equal(sqlite3_column_type(b, 0), SQLITE_NULL);
     /* Abandoned mid-result: the next meta_stmt still starts from the top. */
-    sqlite3_stmt *c = meta_stmt(m, sql_one);
+    sqlite3_stmt *c = meta_stmt(&m->w, sql_one);
     assert_ptr_equal(a, c);
     sqlite3_bind_int(c, 1, 1);
     assert_int_equal(sqlite3_step(c), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(c, 0), 2);
-    meta_stmt_done(m, c);
+    meta_stmt_done(&m->w, c);
 
-    sqlite3_stmt *d = meta_stmt(m, sql_two);
+    sqlite3_stmt *d = meta_stmt(&m->w, sql_two);
     assert_non_null(d);
     assert_ptr_not_equal(a, d);
-    meta_stmt_done(m, d);
-    pthread_mutex_unlock(&m->lock);
+    meta_stmt_done(&m->w, d);
+    pthread_mutex_unlock(&m->w.lock);
 }
 
 /* A buffer that reuses an address with other text is not given the old
@@ -92,20 +103,20 @@ static void test_same_address_other_text(void **state)
     struct fixture *f = *state;
     struct meta *m = f->m;
     char sql[32];
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     snprintf(sql, sizeof(sql), "SELECT 7");
-    sqlite3_stmt *a = meta_stmt(m, sql);
+    sqlite3_stmt *a = meta_stmt(&m->w, sql);
     assert_non_null(a);
     assert_int_equal(sqlite3_step(a), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(a, 0), 7);
-    meta_stmt_done(m, a);
+    meta_stmt_done(&m->w, a);
     snprintf(sql, sizeof(sql), "SELECT 8");
-    sqlite3_stmt *b = meta_stmt(m, sql);
+    sqlite3_stmt *b = meta_stmt(&m->w, sql);
     assert_non_null(b);
     assert_int_equal(sqlite3_step(b), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(b, 0), 8);
-    meta_stmt_done(m, b);
-    pthread_mutex_unlock(&m->lock);
+    meta_stmt_done(&m->w, b);
+    pthread_mutex_unlock(&m->w.lock);
 }
 
 /* When the table is full, statements are still served and finalized on
@@ -115,17 +126,17 @@ static void test_full_table(void **state)
     struct fixture *f = *state;
     struct meta *m = f->m;
     static char sql[META_STMT_CACHE + 4][24];
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->w.lock);
     for (int i = 0; i < META_STMT_CACHE + 4; i++) {
         snprintf(sql[i], sizeof(sql[i]), "SELECT %d", i);
-        sqlite3_stmt *st = meta_stmt(m, sql[i]);
+        sqlite3_stmt *st = meta_stmt(&m->w, sql[i]);
         assert_non_null(st);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         assert_int_equal(sqlite3_column_int(st, 0), i);
-        meta_stmt_done(m, st);
+        meta_stmt_done(&m->w, st);
     }
-    assert_null(meta_stmt(m, "SELECT FROM nowhere"));
-    pthread_mutex_unlock(&m->lock);
+    assert_null(meta_stmt(&m->w, "SELECT FROM nowhere"));
+    pthread_mutex_unlock(&m->w.lock);
 }
 
 /* The cached per-request queries see every change made in between. */
@@ -183,6 +194,90 @@ static void test_cached_queries_see_changes(void **state)
     json_decref(groups);
 }
 
+/* Readers held at the same time are different connections; they refuse
+ * writes; a reader sees what the main connection committed. */
+static void test_readers(void **state)
+{
+    struct fixture *f = *state;
+    struct meta *m = f->m;
+    struct meta_conn *a = meta_read(m);
+    struct meta_conn *b = meta_read(m);
+    struct meta_conn *c = meta_read(m);
+    assert_ptr_not_equal(a, b);
+    assert_ptr_not_equal(b, c);
+    assert_ptr_not_equal(a, c);
+    assert_ptr_not_equal(a, &m->w);
+    assert_int_equal(meta_exec(a, "CREATE TABLE sneaky(x)"), ERR_IO);
+    meta_read_done(c);
+    meta_read_done(b);
+    /* A held statement on a does not stop the main connection committing. */
+    sqlite3_stmt *st = meta_stmt(a, "SELECT count(*) FROM users");
+    assert_non_null(st);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    meta_stmt_done(a, st);
+    meta_read_done(a);
+    json_t *attrs = json_object();
+    assert_int_equal(meta_user_create(m, "bob", NULL, 1, attrs, 0), ERR_OK);
+    json_decref(attrs);
+    for (int i = 0; i < 6; i++) {
+        struct meta_conn *r = meta_read(m);
+        st = meta_stmt(r, "SELECT count(*) FROM users");
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 1);
+        meta_stmt_done(r, st);
+        meta_read_done(r);
+    }
+}
+
+struct reader_arg {
+    struct meta *m;
+    int64_t uid;
+    int failures;
+};
+
+static void *reader_main(void *p)
+{
+    struct reader_arg *a = p;
+    for (int i = 0; i < 2000; i++) {
+        struct meta_user u;
+        if (meta_user_get_by_id(a->m, a->uid, &u) != ERR_OK || strcmp(u.name, "carol") != 0)
+            a->failures++;
+        else
+            meta_user_clear(&u);
+    }
+    return NULL;
+}
+
+/* Threads reading through the pool while the main connection writes: every
+ * read succeeds and sees a consistent row. */
+static void test_readers_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    struct meta *m = f->m;
+    json_t *attrs = json_object();
+    assert_int_equal(meta_user_create(m, "carol", NULL, 1, attrs, 0), ERR_OK);
+    struct meta_user u;
+    assert_int_equal(meta_user_get(m, "carol", &u), ERR_OK);
+    struct reader_arg args[5];
+    pthread_t th[5];
+    for (int i = 0; i < 5; i++) {
+        args[i] = (struct reader_arg){m, u.id, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, reader_main, &args[i]), 0);
+    }
+    meta_user_clear(&u);
+    for (int i = 0; i < 200; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "writer-%d", i);
+        assert_int_equal(meta_user_create(m, name, NULL, 1, attrs, 0), ERR_OK);
+    }
+    json_decref(attrs);
+    for (int i = 0; i < 5; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +285,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_address_other_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cached_queries_see_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_queries_see_changes, setup_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_readers, setup_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_readers_concurrent, setup_pool, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
