@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/record.h"
 #include "api/gate.h"
 #include "audit/audit.h"
 #include "audit/sth.h"
@@ -255,6 +256,8 @@ static int audit_page_cb(void *ctx, uint64_t index, const char *json, size_t len
 enum err api_audit_events(struct request *r)
 {
     enum err e = gate_check(r, "audit:Read", "*", NULL);
+    if (e == ERR_OK)
+        e = api_record_sync(r); /* the page includes this read */
     if (e != ERR_OK)
         return e;
     struct audit_filter f;

@@ -45,8 +45,18 @@ enum err api_record(struct request *r, const struct record *rec)
     size_t len = 0;
     uint64_t index = 0;
     enum err e = audit_event_encode(&ev, &json, &len);
-    if (e == ERR_OK)
+    if (e == ERR_OK && r->audit_defer) {
+        /* A read-only request: the answer is held until this is durable
+         * (http_respond), so no thread needs to wait for it here. */
+        e = audit_log_submit(r->app->audit, json, len, &index);
+        if (e == ERR_OK) {
+            r->audit_hold = 1;
+            if (index > r->audit_index)
+                r->audit_index = index;
+        }
+    } else if (e == ERR_OK) {
         e = audit_log_append(r->app->audit, json, len, &index);
+    }
     if (e == ERR_OK)
         audit_syslog_send(r->app->audit_syslog, index, json, len);
     if (e == ERR_OK)
@@ -59,5 +69,17 @@ enum err api_record(struct request *r, const struct record *rec)
                          "the audit log cannot be written, so the request was refused; an "
                          "administrator must check the server's audit directory");
     }
+    return ERR_OK;
+}
+
+enum err api_record_sync(struct request *r)
+{
+    if (!r->audit_hold)
+        return ERR_OK;
+    if (audit_log_wait(r->app->audit, r->audit_index) != ERR_OK)
+        return http_fail(r, ERR_UNAVAILABLE,
+                         "the audit log cannot be written, so the request was refused; an "
+                         "administrator must check the server's audit directory");
+    r->audit_hold = 0;
     return ERR_OK;
 }

@@ -31,4 +31,10 @@ struct record {
  * when the audit log cannot be written. */
 enum err api_record(struct request *r, const struct record *rec);
 
+/* Waits until the events this request has recorded are durable, for a
+ * read-only handler whose answer must include them (a page of the audit log
+ * shows the read that fetched it). ERR_UNAVAILABLE (answered) if the log
+ * fails. */
+enum err api_record_sync(struct request *r);
+
 #endif

@@ -69,6 +69,53 @@ enum err audit_log_open(const char *dir, const struct audit_options *opt, struct
 enum err audit_log_append(struct audit_log *log, const char *event_json, size_t len,
                           uint64_t *index_out);
 
+/*
+ * Waiting for durability without holding a thread. audit_log_submit queues
+ * an event and returns its index at once; the log's flusher thread writes
+ * and syncs it with the next batch. A caller that must not act before the
+ * event is durable (a server holding a response) registers a waiter with
+ * audit_log_notify; fn(ctx) then runs once, on the flusher thread, when
+ * every event up to index is durable or the log has failed (tell which with
+ * audit_log_durable). fn must not block or call back into the log. The
+ * waiter is the caller's and must stay valid until fn has run or
+ * audit_log_cancel has returned.
+ */
+struct audit_waiter {
+    uint64_t index;
+    void (*fn)(void *ctx);
+    void *ctx;
+    /* owned by the log */
+    struct audit_waiter *next;
+    int state;
+    uint64_t gen;
+};
+
+enum audit_notify {
+    AUDIT_NOTIFY_QUEUED,  /* fn will run */
+    AUDIT_NOTIFY_DURABLE, /* already durable; fn will not run */
+    AUDIT_NOTIFY_FAILED,  /* the log failed; fn will not run */
+    AUDIT_NOTIFY_CLOSED   /* no more waiters taken (shutdown): use audit_log_wait */
+};
+
+/* Queues one event without waiting for it to be durable; *index_out
+ * receives its index. The event must come from audit_event_encode: its
+ * framing is checked (length, braces, no line break: ERR_INVALID) but it is
+ * not parsed again. ERR_UNAVAILABLE once the log has failed. */
+enum err audit_log_submit(struct audit_log *log, const char *event_json, size_t len,
+                          uint64_t *index_out);
+/* 1 when every event up to index is durable, 0 while not yet, -1 when the
+ * log failed before it was. */
+int audit_log_durable(struct audit_log *log, uint64_t index);
+/* Blocks until every event up to index is durable: ERR_OK, or
+ * ERR_UNAVAILABLE when the log failed first. */
+enum err audit_log_wait(struct audit_log *log, uint64_t index);
+enum audit_notify audit_log_notify(struct audit_log *log, struct audit_waiter *w);
+/* Withdraws a waiter; if its fn is running, returns once it has finished. */
+void audit_log_cancel(struct audit_log *log, struct audit_waiter *w);
+/* Refuses new waiters (audit_log_notify answers AUDIT_NOTIFY_CLOSED) and
+ * returns once every registered waiter's fn has run. For shutdown. */
+void audit_log_notify_close(struct audit_log *log);
+
 /* Appends a signed tree head for the current durable size to heads.log and
  * syncs it. ERR_UNAVAILABLE if the log has failed closed or the write fails. */
 enum err audit_log_sign_head(struct audit_log *log);

@@ -72,7 +72,20 @@ struct audit_log {
     int timer_running;
     int stopping;
     pthread_cond_t timer_cv;
+
+    /* The flusher writes what audit_log_submit queued and runs waiters. */
+    pthread_t flusher;
+    int flusher_running;
+    int flusher_idle; /* waiting on work_cv */
+    int flusher_stop;
+    pthread_cond_t work_cv;
+    struct audit_waiter *waiters;
+    int notify_closed;
+    uint64_t fire_gen, fired_gen; /* batches of waiters started, finished */
+    pthread_cond_t fired_cv;
 };
+
+enum { WAITER_IDLE, WAITER_QUEUED, WAITER_FIRING };
 
 void audit_options_init(struct audit_options *o)
 {
@@ -202,6 +215,7 @@ static enum err sign_head_locked(struct audit_log *log)
         pthread_cond_broadcast(&log->batch_cv[0]);
         pthread_cond_broadcast(&log->batch_cv[1]);
         pthread_cond_broadcast(&log->flushed);
+        pthread_cond_signal(&log->work_cv);
         return ERR_UNAVAILABLE;
     }
     log->last = s;
@@ -296,6 +310,8 @@ static void flush_locked(struct audit_log *log)
     else if (log->pending.n > 0)
         pthread_cond_signal(&log->batch_cv[(id + 1) & 1]); /* the next leader */
     pthread_cond_broadcast(&log->flushed);
+    if (log->waiters != NULL || log->flusher_stop)
+        pthread_cond_signal(&log->work_cv);
 }
 
 /* Checks that ev is one JSON object on one line. */
@@ -310,38 +326,201 @@ static int event_valid(const char *ev, size_t len)
     return ok;
 }
 
+/* Queues a validated event behind the durable ones and the batch in flight.
+ * Caller holds mu. *my: its index; *batch: the batch it joins. */
+static enum err queue_locked(struct audit_log *log, const char *event_json, size_t len,
+                             uint64_t *my, uint64_t *batch)
+{
+    while (!log->failed && log->pending.len > 0 && log->pending.len + len > PENDING_MAX)
+        pthread_cond_wait(&log->flushed, &log->mu);
+    if (log->failed)
+        return ERR_UNAVAILABLE;
+    merkle_hash leaf;
+    merkle_leaf_hash(&log->hs, event_json, len, leaf);
+    *my = log->tree.size + log->inflight.n + log->pending.n;
+    *batch = log->pending_id;
+    if (buffer_add(&log->pending, event_json, len, leaf) != 0)
+        return ERR_INTERNAL;
+    return ERR_OK;
+}
+
 enum err audit_log_append(struct audit_log *log, const char *event_json, size_t len,
                           uint64_t *index_out)
 {
     if (event_json == NULL || !event_valid(event_json, len))
         return ERR_INVALID;
     pthread_mutex_lock(&log->mu);
-    while (!log->failed && log->pending.len > 0 && log->pending.len + len > PENDING_MAX)
-        pthread_cond_wait(&log->flushed, &log->mu);
-    if (log->failed) {
-        pthread_mutex_unlock(&log->mu);
-        return ERR_UNAVAILABLE;
-    }
-    merkle_hash leaf;
-    merkle_leaf_hash(&log->hs, event_json, len, leaf);
-    /* Queued records come after the durable ones and the batch in flight. */
-    uint64_t my = log->tree.size + log->inflight.n + log->pending.n;
-    uint64_t batch = log->pending_id;
-    if (buffer_add(&log->pending, event_json, len, leaf) != 0) {
-        pthread_mutex_unlock(&log->mu);
-        return ERR_INTERNAL;
-    }
-    while (!log->failed && log->tree.size <= my) {
+    uint64_t my = 0, batch = 0;
+    enum err rc = queue_locked(log, event_json, len, &my, &batch);
+    while (rc == ERR_OK && !log->failed && log->tree.size <= my) {
         if (!log->flushing)
             flush_locked(log);
         else
             pthread_cond_wait(&log->batch_cv[batch & 1], &log->mu);
     }
-    enum err rc = log->tree.size > my ? ERR_OK : ERR_UNAVAILABLE;
+    if (rc == ERR_OK && log->tree.size <= my)
+        rc = ERR_UNAVAILABLE;
     pthread_mutex_unlock(&log->mu);
     if (rc == ERR_OK && index_out != NULL)
         *index_out = my;
     return rc;
+}
+
+/* The framing checks of event_valid without the parse, for events made by
+ * audit_event_encode. */
+static int event_framed(const char *ev, size_t len)
+{
+    return len >= 2 && len <= AUDIT_EVENT_MAX && ev[0] == '{' && ev[len - 1] == '}' &&
+           memchr(ev, '\n', len) == NULL && memchr(ev, '\r', len) == NULL;
+}
+
+enum err audit_log_submit(struct audit_log *log, const char *event_json, size_t len,
+                          uint64_t *index_out)
+{
+    if (event_json == NULL || !event_framed(event_json, len))
+        return ERR_INVALID;
+    pthread_mutex_lock(&log->mu);
+    uint64_t my = 0, batch = 0;
+    enum err rc =
+        log->flusher_running ? queue_locked(log, event_json, len, &my, &batch) : ERR_UNAVAILABLE;
+    if (rc == ERR_OK && log->flusher_idle)
+        pthread_cond_signal(&log->work_cv);
+    pthread_mutex_unlock(&log->mu);
+    if (rc == ERR_OK && index_out != NULL)
+        *index_out = my;
+    return rc;
+}
+
+int audit_log_durable(struct audit_log *log, uint64_t index)
+{
+    pthread_mutex_lock(&log->mu);
+    int d = log->tree.size > index ? 1 : log->failed ? -1 : 0;
+    pthread_mutex_unlock(&log->mu);
+    return d;
+}
+
+enum err audit_log_wait(struct audit_log *log, uint64_t index)
+{
+    pthread_mutex_lock(&log->mu);
+    while (!log->failed && log->tree.size <= index) {
+        if (!log->flushing && log->pending.n > 0)
+            flush_locked(log);
+        else
+            pthread_cond_wait(&log->flushed, &log->mu);
+    }
+    enum err rc = log->tree.size > index ? ERR_OK : ERR_UNAVAILABLE;
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+enum audit_notify audit_log_notify(struct audit_log *log, struct audit_waiter *w)
+{
+    pthread_mutex_lock(&log->mu);
+    enum audit_notify n;
+    if (log->tree.size > w->index) {
+        n = AUDIT_NOTIFY_DURABLE;
+    } else if (log->failed) {
+        n = AUDIT_NOTIFY_FAILED;
+    } else if (log->notify_closed || !log->flusher_running) {
+        n = AUDIT_NOTIFY_CLOSED;
+    } else {
+        w->state = WAITER_QUEUED;
+        w->next = log->waiters;
+        log->waiters = w;
+        if (log->flusher_idle)
+            pthread_cond_signal(&log->work_cv);
+        n = AUDIT_NOTIFY_QUEUED;
+    }
+    pthread_mutex_unlock(&log->mu);
+    return n;
+}
+
+void audit_log_cancel(struct audit_log *log, struct audit_waiter *w)
+{
+    pthread_mutex_lock(&log->mu);
+    if (w->state == WAITER_QUEUED) {
+        for (struct audit_waiter **p = &log->waiters; *p != NULL; p = &(*p)->next) {
+            if (*p == w) {
+                *p = w->next;
+                break;
+            }
+        }
+        pthread_cond_broadcast(&log->fired_cv);
+    } else if (w->state == WAITER_FIRING) {
+        while (log->fired_gen < w->gen)
+            pthread_cond_wait(&log->fired_cv, &log->mu);
+    }
+    w->state = WAITER_IDLE;
+    pthread_mutex_unlock(&log->mu);
+}
+
+void audit_log_notify_close(struct audit_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    log->notify_closed = 1;
+    pthread_cond_signal(&log->work_cv);
+    while (log->waiters != NULL || log->fired_gen < log->fire_gen)
+        pthread_cond_wait(&log->fired_cv, &log->mu);
+    pthread_mutex_unlock(&log->mu);
+}
+
+/* Takes the waiters that are due (all of them once the log has failed or is
+ * stopping) and runs them with mu released. Caller holds mu. 1 if any ran. */
+static int fire_due_locked(struct audit_log *log)
+{
+    int all = log->failed || (log->flusher_stop && log->pending.n == 0 && !log->flushing);
+    struct audit_waiter *due = NULL;
+    for (struct audit_waiter **p = &log->waiters; *p != NULL;) {
+        struct audit_waiter *w = *p;
+        if (all || log->tree.size > w->index) {
+            *p = w->next;
+            w->next = due;
+            due = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    if (due == NULL)
+        return 0;
+    uint64_t gen = ++log->fire_gen;
+    for (struct audit_waiter *w = due; w != NULL; w = w->next) {
+        w->state = WAITER_FIRING;
+        w->gen = gen;
+    }
+    pthread_mutex_unlock(&log->mu);
+    /* A waiter may be freed once its fn has run (after fired_gen moves on,
+     * for audit_log_cancel), so next is read first. */
+    while (due != NULL) {
+        struct audit_waiter *next = due->next;
+        due->fn(due->ctx);
+        due = next;
+    }
+    pthread_mutex_lock(&log->mu);
+    log->fired_gen = gen;
+    pthread_cond_broadcast(&log->fired_cv);
+    return 1;
+}
+
+static void *flusher_main(void *arg)
+{
+    struct audit_log *log = arg;
+    pthread_mutex_lock(&log->mu);
+    for (;;) {
+        if (fire_due_locked(log))
+            continue;
+        if (!log->failed && log->pending.n > 0 && !log->flushing) {
+            flush_locked(log);
+            continue;
+        }
+        if (log->flusher_stop && log->waiters == NULL &&
+            (log->failed || (log->pending.n == 0 && !log->flushing)))
+            break;
+        log->flusher_idle = 1;
+        pthread_cond_wait(&log->work_cv, &log->mu);
+        log->flusher_idle = 0;
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
 }
 
 /* ---- open ----------------------------------------------------------------- */
@@ -610,6 +789,8 @@ static enum err log_init(struct audit_log *log, const char *dir, const struct au
     pthread_cond_init(&log->batch_cv[0], NULL);
     pthread_cond_init(&log->batch_cv[1], NULL);
     pthread_cond_init(&log->timer_cv, &ca);
+    pthread_cond_init(&log->work_cv, NULL);
+    pthread_cond_init(&log->fired_cv, NULL);
     pthread_condattr_destroy(&ca);
     merkle_tree_init(&log->tree);
     if (merkle_hasher_init(&log->hs) != 0)
@@ -639,6 +820,8 @@ static void log_free(struct audit_log *log)
     pthread_cond_destroy(&log->batch_cv[0]);
     pthread_cond_destroy(&log->batch_cv[1]);
     pthread_cond_destroy(&log->timer_cv);
+    pthread_cond_destroy(&log->work_cv);
+    pthread_cond_destroy(&log->fired_cv);
     free(log);
 }
 
@@ -681,7 +864,20 @@ enum err audit_log_open(const char *dir, const struct audit_options *opt, struct
         else
             log->timer_running = 1;
     }
+    if (rc == ERR_OK) {
+        if (pthread_create(&log->flusher, NULL, flusher_main, log) != 0)
+            rc = ERR_INTERNAL;
+        else
+            log->flusher_running = 1;
+    }
     if (rc != ERR_OK) {
+        if (log->timer_running) {
+            pthread_mutex_lock(&log->mu);
+            log->stopping = 1;
+            pthread_cond_signal(&log->timer_cv);
+            pthread_mutex_unlock(&log->mu);
+            pthread_join(log->timer, NULL);
+        }
         log_free(log);
         return rc;
     }
@@ -699,6 +895,15 @@ void audit_log_close(struct audit_log *log)
         pthread_cond_signal(&log->timer_cv);
         pthread_mutex_unlock(&log->mu);
         pthread_join(log->timer, NULL);
+    }
+    if (log->flusher_running) {
+        /* The flusher writes what is queued and runs every waiter first. */
+        pthread_mutex_lock(&log->mu);
+        log->flusher_stop = 1;
+        log->notify_closed = 1;
+        pthread_cond_signal(&log->work_cv);
+        pthread_mutex_unlock(&log->mu);
+        pthread_join(log->flusher, NULL);
     }
     pthread_mutex_lock(&log->mu);
     while (log->flushing)

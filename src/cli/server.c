@@ -241,7 +241,7 @@ int cli_server(int argc, char **argv)
         unsigned mport = 0;
         e = metrics_http_start(&app, metrics_listen, &md, &mport);
         if (e != ERR_OK) {
-            http_stop(d);
+            http_stop(&app, d);
             audit_syslog_close(app.audit_syslog);
             app_close(&app);
             return err_info(e)->exit_code;
@@ -261,7 +261,7 @@ int cli_server(int argc, char **argv)
         e = sandbox_seccomp();
     if (e != ERR_OK) {
         metrics_http_stop(md);
-        http_stop(d);
+        http_stop(&app, d);
         audit_syslog_close(app.audit_syslog);
         app_close(&app);
         return err_info(e)->exit_code;
@@ -284,7 +284,7 @@ int cli_server(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("signal %d received; shutting down", sig);
     metrics_http_stop(md);
-    http_stop(d);
+    http_stop(&app, d);
     audit_syslog_close(app.audit_syslog);
     app.audit_syslog = NULL;
     app_close(&app);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "app/app.h"
+#include "audit/audit.h"
 #include "util/err.h"
 
 #define HTTP_PATH_MAX 2048
@@ -58,6 +59,12 @@ struct route {
     enum err (*finish)(struct request *r);
     /* Frees route state; called exactly once, also when the client goes away. */
     void (*cleanup)(struct request *r);
+    /* 1: the request changes nothing; its only effect is the response. The
+     * audit events its handler records are then made durable while the
+     * response waits (the connection is suspended, not a thread), and the
+     * response is sent only once they are. 0: every event is durable before
+     * the handler goes on. */
+    int read_only;
 };
 
 struct request {
@@ -93,6 +100,13 @@ struct request {
     int64_t now_override; /* policy explain: decide as of this time (0: now) */
     int64_t retry_after;  /* seconds for Retry-After on a 429 (0: 60) */
     int64_t started_us;   /* CLOCK_MONOTONIC at arrival, microseconds (metrics) */
+    /* Audit events queued but perhaps not yet durable (read-only routes):
+     * the response is held until event audit_index is. */
+    int audit_defer;   /* api_record may queue instead of waiting */
+    int audit_hold;    /* events are queued; audit_index is the last */
+    int audit_waiting; /* suspended until audit_index is durable */
+    uint64_t audit_index;
+    struct audit_waiter audit_waiter;
 };
 
 /* Starts the daemon for app; returns after the socket is listening. */
@@ -100,7 +114,8 @@ enum err http_start(struct app *app, struct MHD_Daemon **out);
 
 /* The GnuTLS priority string the HTTPS daemon uses (static storage). */
 const char *http_tls_priorities(void);
-void http_stop(struct MHD_Daemon *d);
+/* Releases every answer held for the audit log, then stops the daemon. */
+void http_stop(struct app *app, struct MHD_Daemon *d);
 
 /* Records an error for the response, with a printf-style message (one line). */
 enum err http_fail(struct request *r, enum err e, const char *fmt, ...)

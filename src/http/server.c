@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "authn/apitoken.h"
 #include "authn/mtls.h"
 #include "authn/oidc.h"
@@ -274,6 +275,60 @@ static enum err http_validate(struct request *r, const char *url, const char *me
     return ERR_OK;
 }
 
+/* Runs on the audit flusher thread once the held events are durable (or the
+ * log failed): libmicrohttpd then calls http_handler again. */
+static void http_audit_ready(void *ctx)
+{
+    struct request *r = ctx;
+    MHD_resume_connection(r->conn);
+}
+
+/* The held events are durable (durable > 0) or will never be (< 0): in that
+ * case the prepared answer is replaced by a refusal, as for any request
+ * whose audit record cannot be written. */
+static enum MHD_Result http_audit_settled(struct request *r, int durable)
+{
+    r->audit_hold = 0;
+    if (durable < 0) {
+        log_error("audit: the record of request %s could not be made durable; refusing it",
+                  r->request_id);
+        http_fail(r, ERR_UNAVAILABLE,
+                  "the audit log cannot be written, so the request was refused; an "
+                  "administrator must check the server's audit directory");
+    }
+    return http_queue_result(r);
+}
+
+/* Sends the answer, but only once the request's audit events are durable:
+ * until then the connection is suspended (no thread waits) and the audit
+ * flusher resumes it. */
+static enum MHD_Result http_respond(struct request *r)
+{
+    if (!r->audit_hold)
+        return http_queue_result(r);
+    int durable = audit_log_durable(r->app->audit, r->audit_index);
+    if (durable != 0)
+        return http_audit_settled(r, durable);
+    r->audit_waiter.index = r->audit_index;
+    r->audit_waiter.fn = http_audit_ready;
+    r->audit_waiter.ctx = r;
+    MHD_suspend_connection(r->conn);
+    r->audit_waiting = 1;
+    if (audit_log_notify(r->app->audit, &r->audit_waiter) != AUDIT_NOTIFY_QUEUED)
+        MHD_resume_connection(r->conn); /* settled when the handler is called again */
+    return MHD_YES;
+}
+
+/* The handler's second call after http_respond suspended the connection. */
+static enum MHD_Result http_audit_resumed(struct request *r)
+{
+    r->audit_waiting = 0;
+    int durable = audit_log_durable(r->app->audit, r->audit_index);
+    if (durable == 0) /* not registered (shutting down): wait here */
+        durable = audit_log_wait(r->app->audit, r->audit_index) == ERR_OK ? 1 : -1;
+    return http_audit_settled(r, durable);
+}
+
 static struct request *http_request_new(struct app *app, struct MHD_Connection *conn)
 {
     struct request *r = calloc(1, sizeof(*r));
@@ -350,6 +405,8 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->audit_waiting)
+        return http_audit_resumed(r);
     if (r->body_failed) {
         /* libmicrohttpd cannot answer while a body is still arriving: the
          * rest is read and discarded, up to a bound, then the error is sent.
@@ -387,9 +444,11 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     /* The whole request has arrived. */
     if (r->route->body == BODY_JSON && http_json_parse(r) != ERR_OK)
         return http_queue_error(r);
+    r->audit_defer = r->route->read_only;
     if (r->route->finish(r) != ERR_OK && r->err == ERR_OK)
         r->err = ERR_INTERNAL;
-    return http_queue_result(r);
+    r->audit_defer = 0;
+    return http_respond(r);
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -400,6 +459,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     struct request *r = *con_cls;
     if (r == NULL)
         return;
+    if (r->audit_waiting)
+        audit_log_cancel(r->app->audit, &r->audit_waiter);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->route != NULL)
         log_info("request %s %s %s ended early (code %d)", r->request_id, r->method, r->path,
                  (int)toe);
@@ -469,7 +530,8 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
     memset(&ss, 0, sizeof(ss));
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         MHD_ALLOW_SUSPEND_RESUME;
     if (inet_pton(AF_INET, app->cfg.listen_host, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
         sin->sin_port = htons(app->cfg.listen_port);
@@ -538,8 +600,13 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
     return ERR_OK;
 }
 
-void http_stop(struct MHD_Daemon *d)
+void http_stop(struct app *app, struct MHD_Daemon *d)
 {
-    if (d != NULL)
-        MHD_stop_daemon(d);
+    if (d == NULL)
+        return;
+    /* Every held answer is released first: libmicrohttpd must not stop with
+     * a connection still suspended. */
+    if (app->audit != NULL)
+        audit_log_notify_close(app->audit);
+    MHD_stop_daemon(d);
 }

@@ -313,18 +313,20 @@ init_data() {
     printf '%s\n' "$2" | coffer init --data "$1" --admin "$admin" --admin-password-stdin
 }
 
-# server_start DATA: starts `coffer server` on a random loopback port and
-# waits until GET /v1/health answers 200 over TLS with the data dir's CA.
+# server_start DATA [OPTION...]: starts `coffer server` (with the extra
+# options) on a random loopback port and waits until GET /v1/health answers
+# 200 over TLS with the data dir's CA.
 # Sets SERVER_PID, SERVER_PORT, SERVER_URL. Returns non-zero on failure.
 server_start() {
     local data="$1"
+    shift
     local n
     n=$(find "$E2E_ROOT" -maxdepth 1 -name 'server-*.log' | wc -l)
     SERVER_DATA="$data"
     SERVER_LOG="$E2E_ROOT/server-$n.log"
     local port_file="$E2E_ROOT/server-$n.port"
     rm -f "$port_file"
-    "$COFFER_BIN" server --data "$data" --listen 127.0.0.1:0 --port-file "$port_file" \
+    "$COFFER_BIN" server --data "$data" --listen 127.0.0.1:0 --port-file "$port_file" "$@" \
         >"$SERVER_LOG" 2>&1 </dev/null &
     SERVER_PID=$!
     E2E_SERVER_PIDS+=("$SERVER_PID")

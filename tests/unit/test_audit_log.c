@@ -15,6 +15,7 @@
 #include "util/secure.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -858,6 +859,161 @@ static void test_verify_missing_dir(void **state)
     assert_false(rep.ok);
 }
 
+/* ---- waiting without a thread (audit_log_submit / audit_log_notify) ------ */
+
+struct fired {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int count;
+};
+
+static void on_durable(void *ctx)
+{
+    struct fired *fd = ctx;
+    pthread_mutex_lock(&fd->mu);
+    fd->count++;
+    pthread_cond_broadcast(&fd->cv);
+    pthread_mutex_unlock(&fd->mu);
+}
+
+static void wait_fired(struct fired *fd, int n)
+{
+    pthread_mutex_lock(&fd->mu);
+    while (fd->count < n)
+        pthread_cond_wait(&fd->cv, &fd->mu);
+    pthread_mutex_unlock(&fd->mu);
+}
+
+/* Submitted events get consecutive indexes, become durable without anyone
+ * waiting, and a waiter runs once they are; a waiter for a durable index is
+ * not queued. */
+static void test_submit_and_notify(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_log *log = NULL;
+    assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
+    append_n(log, 0, 2);
+    char ev[256];
+    uint64_t idx[5];
+    for (int i = 0; i < 5; i++) {
+        int el = event_of(ev, sizeof(ev), 2 + i);
+        assert_int_equal(audit_log_submit(log, ev, (size_t)el, &idx[i]), ERR_OK);
+        assert_int_equal(idx[i], 2 + (uint64_t)i);
+    }
+    struct fired fd = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct audit_waiter w = {.index = idx[4], .fn = on_durable, .ctx = &fd};
+    enum audit_notify n = audit_log_notify(log, &w);
+    assert_true(n == AUDIT_NOTIFY_QUEUED || n == AUDIT_NOTIFY_DURABLE);
+    if (n == AUDIT_NOTIFY_QUEUED)
+        wait_fired(&fd, 1);
+    assert_int_equal(audit_log_durable(log, idx[4]), 1);
+    assert_int_equal(audit_log_wait(log, idx[4]), ERR_OK);
+    assert_int_equal(audit_log_size(log), 7);
+    struct audit_waiter done = {.index = idx[0], .fn = on_durable, .ctx = &fd};
+    assert_int_equal(audit_log_notify(log, &done), AUDIT_NOTIFY_DURABLE);
+    audit_log_cancel(log, &w); /* after it ran: a no-op */
+    assert_int_equal(fd.count, n == AUDIT_NOTIFY_QUEUED ? 1 : 0);
+    /* Framing is checked; the parse is left to the encoder. */
+    assert_int_equal(audit_log_submit(log, "[1]", 3, NULL), ERR_INVALID);
+    assert_int_equal(audit_log_submit(log, "{\"a\":\n1}", 8, NULL), ERR_INVALID);
+    assert_int_equal(audit_log_submit(log, "{", 1, NULL), ERR_INVALID);
+    audit_log_close(log);
+    struct audit_verify_report rep;
+    assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+    assert_int_equal(rep.events, 7);
+}
+
+struct submitter {
+    struct audit_log *log;
+    int base;
+    struct fired *fd;
+    struct audit_waiter w[50];
+    int queued;
+};
+
+static void *submit_main(void *p)
+{
+    struct submitter *s = p;
+    char ev[256];
+    for (int i = 0; i < 50; i++) {
+        int el = event_of(ev, sizeof(ev), s->base + i);
+        uint64_t idx = 0;
+        if (audit_log_submit(s->log, ev, (size_t)el, &idx) != ERR_OK)
+            return NULL;
+        s->w[i] = (struct audit_waiter){.index = idx, .fn = on_durable, .ctx = s->fd};
+        if (audit_log_notify(s->log, &s->w[i]) == AUDIT_NOTIFY_QUEUED)
+            s->queued++;
+    }
+    return NULL;
+}
+
+/* Eight threads submit and wait by callback: every queued waiter runs exactly
+ * once, and the log holds every event. */
+static void test_notify_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_log *log = NULL;
+    assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
+    struct fired fd = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct submitter *s = calloc(8, sizeof(*s));
+    assert_non_null(s);
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        s[i].log = log;
+        s[i].base = i * 50;
+        s[i].fd = &fd;
+        assert_int_equal(pthread_create(&th[i], NULL, submit_main, &s[i]), 0);
+    }
+    int queued = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        queued += s[i].queued;
+    }
+    wait_fired(&fd, queued);
+    audit_log_notify_close(log);
+    assert_int_equal(fd.count, queued);
+    assert_int_equal(audit_log_size(log), 400);
+    /* After notify_close, waiters are refused and audit_log_wait still works. */
+    struct audit_waiter w = {.index = 400, .fn = on_durable, .ctx = &fd};
+    char ev[256];
+    int el = event_of(ev, sizeof(ev), 400);
+    uint64_t idx = 0;
+    assert_int_equal(audit_log_submit(log, ev, (size_t)el, &idx), ERR_OK);
+    w.index = idx;
+    enum audit_notify n = audit_log_notify(log, &w);
+    assert_true(n == AUDIT_NOTIFY_CLOSED || n == AUDIT_NOTIFY_DURABLE);
+    assert_int_equal(audit_log_wait(log, idx), ERR_OK);
+    free(s);
+    audit_log_close(log);
+    struct audit_verify_report rep;
+    assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+    assert_int_equal(rep.events, 401);
+}
+
+/* When the log fails, queued events never become durable: durable says -1,
+ * waiters are refused, and submit fails closed. */
+static void test_submit_fail_closed(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_log *log = NULL;
+    assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
+    append_n(log, 0, 2);
+    assert_int_equal(audit_log_test_break_storage(log), 0);
+    char ev[256];
+    int el = event_of(ev, sizeof(ev), 2);
+    uint64_t idx = 0;
+    enum err e = audit_log_submit(log, ev, (size_t)el, &idx);
+    assert_int_equal(e, ERR_OK);
+    assert_int_equal(audit_log_wait(log, idx), ERR_UNAVAILABLE);
+    assert_int_equal(audit_log_durable(log, idx), -1);
+    struct fired fd = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    struct audit_waiter w = {.index = idx, .fn = on_durable, .ctx = &fd};
+    assert_int_equal(audit_log_notify(log, &w), AUDIT_NOTIFY_FAILED);
+    assert_int_equal(audit_log_submit(log, ev, (size_t)el, &idx), ERR_UNAVAILABLE);
+    assert_int_equal(audit_log_size(log), 2);
+    audit_log_close(log);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -883,6 +1039,9 @@ int main(void)
         T(test_torn_tail_repair),
         T(test_timer_signs_heads),
         T(test_verify_missing_dir),
+        T(test_submit_and_notify),
+        T(test_notify_concurrent),
+        T(test_submit_fail_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

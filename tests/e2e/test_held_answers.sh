@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Read-only requests answer only once their audit record is durable, without
+# a thread waiting for the disk (the connection is suspended until the audit
+# flusher has synced the record):
+#   - many concurrent reads through two worker threads all succeed, and each
+#     answered request has exactly one event in the log;
+#   - after SIGKILL in the middle of a flood of reads, every request that was
+#     answered 200 has its event in the log (durable before the answer);
+#   - SIGTERM in the middle of a flood stops the server cleanly (exit 0);
+#   - the log verifies afterwards.
+. "$(dirname "$0")/lib.sh"
+e2e_init held
+
+ADMIN_PW='Adm1n-Held-Answers-Password!'
+DATA="$E2E_ROOT/data"
+run_cmd init_data "$DATA" "$ADMIN_PW"
+assert_eq "$LAST_RC" 0 "init"
+server_start "$DATA" --threads 2 || { fail "server starts"; e2e_finish; }
+TOKEN=$(api_token admin "$ADMIN_PW")
+assert_ne "$TOKEN" "" "admin session"
+random_file "$E2E_ROOT/m.bin" 2048
+status=$(api PUT "/v1/objects/held/dev/model?kind=model" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/octet-stream' --data-binary @"$E2E_ROOT/m.bin")
+assert_eq "$status" 201 "push the artifact the reads fetch"
+
+# flood N OUT: N reads, 48 at a time, of the artifact's metadata (odd ones)
+# and content (even ones); one line "STATUS REQUEST-ID" per answer in OUT.
+flood() {
+    local n="$1" out="$2" cfg="$E2E_ROOT/flood-$RANDOM.cfg" i
+    : >"$cfg"
+    for i in $(seq 1 "$n"); do
+        if [ $((i % 2)) -eq 1 ]; then
+            printf 'url = "%s/v1/artifacts/held/dev/model"\n' "$SERVER_URL" >>"$cfg"
+        else
+            printf 'url = "%s/v1/objects/held/dev/model"\n' "$SERVER_URL" >>"$cfg"
+        fi
+        printf 'output = "/dev/null"\n' >>"$cfg"
+    done
+    curl -s --parallel --parallel-max 48 --max-time 60 --cacert "$DATA/tls/ca.pem" \
+        -H "Authorization: Bearer $TOKEN" -w '%{http_code} %header{x-request-id}\n' \
+        -K "$cfg" >"$out" 2>/dev/null
+    return 0
+}
+
+# events_with_ids IDS: of the request ids (one per line in IDS), how many
+# have an artifact:Read event in DATA/audit/events.log, how many have none and
+# how many more than one: prints "FOUND MISSING DUPLICATED".
+events_with_ids() {
+    python3 - "$DATA/audit/events.log" "$1" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+seen = {}
+pos = 0
+while pos + 4 <= len(data):
+    (n,) = struct.unpack(">I", data[pos:pos + 4])
+    if pos + 4 + n > len(data):
+        break
+    ev = json.loads(data[pos + 4:pos + 4 + n])
+    rid = ev.get("request_id")
+    if rid and ev.get("action") == "artifact:Read":
+        seen[rid] = seen.get(rid, 0) + 1
+    pos += 4 + n
+ids = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+found = sum(1 for i in ids if i in seen)
+dup = sum(1 for i in ids if seen.get(i, 0) > 1)
+print(found, len(ids) - found, dup)
+PY
+}
+
+log "400 concurrent reads through two worker threads"
+flood 400 "$E2E_ROOT/flood1.txt"
+assert_eq "$(wc -l <"$E2E_ROOT/flood1.txt")" 400 "every read is answered"
+assert_eq "$(grep -c '^200 ' "$E2E_ROOT/flood1.txt")" 400 "every read is answered 200"
+awk '$1 == 200 {print $2}' "$E2E_ROOT/flood1.txt" >"$E2E_ROOT/ids1.txt"
+assert_eq "$(sort -u "$E2E_ROOT/ids1.txt" | wc -l)" 400 "each answer has its own request id"
+assert_eq "$(events_with_ids "$E2E_ROOT/ids1.txt")" "400 0 0" \
+    "each answered read has exactly one event in the log"
+check "the server is still up" kill -0 "$SERVER_PID"
+
+log "SIGKILL during a flood: every answered read is in the log"
+flood 3000 "$E2E_ROOT/flood2.txt" &
+FLOOD=$!
+bg_track "$FLOOD"
+sleep 1.5
+kill -9 "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+wait "$FLOOD" 2>/dev/null
+SERVER_PID=""
+awk '$1 == 200 {print $2}' "$E2E_ROOT/flood2.txt" >"$E2E_ROOT/ids2.txt"
+answered=$(wc -l <"$E2E_ROOT/ids2.txt")
+check "some reads were answered before the kill ($answered)" test "$answered" -gt 0
+check "the kill cut the flood short ($answered of 3000)" test "$answered" -lt 3000
+read -r found missing dup <<<"$(events_with_ids "$E2E_ROOT/ids2.txt")"
+assert_eq "$missing" 0 "no answered read is missing from the log ($found found)"
+assert_eq "$dup" 0 "no read was recorded twice"
+
+log "SIGTERM during a flood: a clean stop"
+server_start "$DATA" --threads 2 || { fail "server restarts after SIGKILL"; e2e_finish; }
+ok "server restarts after SIGKILL"
+flood 3000 "$E2E_ROOT/flood3.txt" &
+FLOOD=$!
+bg_track "$FLOOD"
+sleep 1.5
+run_cmd server_stop TERM
+assert_eq "$LAST_RC" 0 "the server stops cleanly with reads in flight"
+wait "$FLOOD" 2>/dev/null
+assert_not_contains "$(cat "$SERVER_LOG")" "suspended" "no complaint about held connections"
+awk '$1 == 200 {print $2}' "$E2E_ROOT/flood3.txt" >"$E2E_ROOT/ids3.txt"
+read -r found missing dup <<<"$(events_with_ids "$E2E_ROOT/ids3.txt")"
+assert_eq "$missing" 0 "every read answered before the stop is in the log ($found found)"
+
+expect_ok coffer audit verify --data "$DATA"
+e2e_finish
