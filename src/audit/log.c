@@ -26,6 +26,13 @@
 
 /* Appenders wait once this many bytes are queued behind a flush in progress. */
 #define PENDING_MAX (64u * 1024 * 1024)
+/* The index keeps the file offset of every OFFSET_STRIDE-th record and the
+ * Merkle tree only its nodes of 2^TREE_LOW leaves and up (plus the current
+ * block): about 0.2 bytes per event instead of 72. Reads walk at most
+ * OFFSET_STRIDE - 1 length prefixes; a proof for an old event rereads at most
+ * 2^TREE_LOW events. */
+#define OFFSET_STRIDE 64u
+#define TREE_LOW 10u
 /* heads.log is read whole at open; a larger one is refused. */
 #define HEADS_FILE_MAX (256u * 1024 * 1024)
 #define PATH_CAP 4096
@@ -57,7 +64,7 @@ struct audit_log {
     uint64_t pending_id;
     struct merkle_hasher hs;
     struct merkle_tree tree; /* durable events only */
-    uint64_t *offsets;       /* offsets[i]: file offset of record i */
+    uint64_t *offsets;       /* offsets[i]: file offset of record i * OFFSET_STRIDE */
     size_t offsets_cap;
     uint64_t file_end;      /* end of the durable records */
     struct buffer pending;  /* queued, not yet written */
@@ -172,7 +179,7 @@ static int buffer_add(struct buffer *b, const char *ev, size_t len, const merkle
 static int index_add(struct audit_log *log, uint64_t offset, const merkle_hash leaf)
 {
     uint64_t i = log->tree.size;
-    if (i >= log->offsets_cap) {
+    if (i % OFFSET_STRIDE == 0 && i / OFFSET_STRIDE >= log->offsets_cap) {
         size_t ncap = log->offsets_cap ? log->offsets_cap * 2 : 1024;
         uint64_t *o = realloc(log->offsets, ncap * sizeof(uint64_t));
         if (o == NULL)
@@ -182,7 +189,45 @@ static int index_add(struct audit_log *log, uint64_t offset, const merkle_hash l
     }
     if (merkle_tree_append(&log->tree, &log->hs, leaf) != 0)
         return -1;
-    log->offsets[i] = offset;
+    if (i % OFFSET_STRIDE == 0)
+        log->offsets[i / OFFSET_STRIDE] = offset;
+    return 0;
+}
+
+struct leaves_ctx {
+    struct merkle_hasher *h;
+    uint64_t first, n, got;
+    merkle_hash *out;
+};
+
+static int leaves_cb(void *ctx, uint64_t index, uint64_t offset, const uint8_t *data, size_t len)
+{
+    struct leaves_ctx *lc = ctx;
+    (void)offset;
+    if (index < lc->first)
+        return 0;
+    merkle_leaf_hash(lc->h, data, len, lc->out[index - lc->first]);
+    return ++lc->got == lc->n;
+}
+
+/* The tree's leaf source: rehashes durable events [first, first + n) from
+ * events.log. Called with mu held (from the tree functions). 0 or -1. */
+static int log_leaves(void *ctx, struct merkle_hasher *h, uint64_t first, uint64_t n,
+                      merkle_hash *out)
+{
+    struct audit_log *log = ctx;
+    if (n == 0 || first >= log->tree.size || n > log->tree.size - first)
+        return -1;
+    uint64_t start = first - first % OFFSET_STRIDE;
+    struct audit_src src = {
+        .fd = log->rfd, .pos = log->offsets[start / OFFSET_STRIDE], .limit = log->file_end};
+    struct leaves_ctx lc = {h, first, n, 0, out};
+    struct audit_scan_result res;
+    if (audit_scan(&src, start, leaves_cb, &lc, &res) != ERR_OK || lc.got != n) {
+        log_error("audit: cannot reread events %llu..%llu of %s/events.log",
+                  (unsigned long long)first, (unsigned long long)(first + n - 1), log->dir);
+        return -1;
+    }
     return 0;
 }
 
@@ -793,6 +838,7 @@ static enum err log_init(struct audit_log *log, const char *dir, const struct au
     pthread_cond_init(&log->fired_cv, NULL);
     pthread_condattr_destroy(&ca);
     merkle_tree_init(&log->tree);
+    merkle_tree_thin(&log->tree, TREE_LOW, log_leaves, log);
     if (merkle_hasher_init(&log->hs) != 0)
         return ERR_INTERNAL;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
@@ -958,8 +1004,19 @@ enum err audit_log_read(struct audit_log *log, uint64_t index, char **json_out, 
         pthread_mutex_unlock(&log->mu);
         return ERR_NOT_FOUND;
     }
-    uint64_t off = log->offsets[index];
+    uint64_t off = log->offsets[index / OFFSET_STRIDE];
+    uint64_t end = log->file_end;
     pthread_mutex_unlock(&log->mu);
+    /* Walk the length prefixes from the indexed record to this one. */
+    for (uint64_t i = index - index % OFFSET_STRIDE; i < index; i++) {
+        uint8_t h4[4];
+        if (off + 4 > end || pread_all(log->rfd, h4, 4, off) != 0)
+            return ERR_IO;
+        uint32_t skip = get_be32(h4);
+        if (skip == 0 || skip > AUDIT_EVENT_MAX)
+            return ERR_INTEGRITY;
+        off += 4 + (uint64_t)skip;
+    }
     uint8_t hdr[4];
     if (pread_all(log->rfd, hdr, 4, off) != 0)
         return ERR_IO;
@@ -1003,13 +1060,15 @@ enum err audit_log_iter(struct audit_log *log, uint64_t from_index, audit_iter_f
         pthread_mutex_unlock(&log->mu);
         return ERR_OK;
     }
+    /* From the indexed record at or before from_index; iter_cb skips to it. */
+    uint64_t start = from_index - from_index % OFFSET_STRIDE;
     struct audit_src src = {
-        .fd = log->rfd, .pos = log->offsets[from_index], .limit = log->file_end};
+        .fd = log->rfd, .pos = log->offsets[start / OFFSET_STRIDE], .limit = log->file_end};
     pthread_mutex_unlock(&log->mu);
     struct iter_ctx it = {fn, ctx, from_index};
     struct audit_scan_result res;
-    enum err rc = audit_scan(&src, from_index, iter_cb, &it, &res);
-    if (rc == ERR_OK && !res.stopped && res.records != size - from_index)
+    enum err rc = audit_scan(&src, start, iter_cb, &it, &res);
+    if (rc == ERR_OK && !res.stopped && res.records != size - start)
         rc = ERR_INTEGRITY;
     return rc;
 }
@@ -1090,9 +1149,9 @@ enum err audit_log_inclusion_proof(struct audit_log *log, uint64_t index, char *
     enum err rc = index < log->tree.size ? head_covering(log, index + 1) : ERR_NOT_FOUND;
     if (rc == ERR_OK) {
         s = log->last;
-        memcpy(leaf, log->tree.level[0].h[index], MERKLE_HASH_LEN);
-        if (merkle_tree_inclusion(&log->tree, &log->hs, index, s.tree_size, path, &n) != 0)
-            rc = ERR_INTERNAL;
+        if (merkle_tree_leaf(&log->tree, &log->hs, index, leaf) != 0 ||
+            merkle_tree_inclusion(&log->tree, &log->hs, index, s.tree_size, path, &n) != 0)
+            rc = ERR_IO;
     }
     pthread_mutex_unlock(&log->mu);
     if (rc != ERR_OK)
@@ -1118,7 +1177,7 @@ enum err audit_log_consistency_proof(struct audit_log *log, uint64_t old_size, c
         s = log->last;
         if (merkle_tree_root(&log->tree, &log->hs, old_size, old_root) != 0 ||
             merkle_tree_consistency(&log->tree, &log->hs, old_size, s.tree_size, path, &n) != 0)
-            rc = ERR_INTERNAL;
+            rc = ERR_IO;
     }
     pthread_mutex_unlock(&log->mu);
     if (rc != ERR_OK)

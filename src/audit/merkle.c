@@ -69,6 +69,13 @@ void merkle_tree_init(struct merkle_tree *t)
     memset(t, 0, sizeof(*t));
 }
 
+void merkle_tree_thin(struct merkle_tree *t, unsigned low, merkle_leaf_fn fn, void *ctx)
+{
+    t->low = low > 16 ? 16 : low;
+    t->leaves = fn;
+    t->leaves_ctx = ctx;
+}
+
 void merkle_tree_free(struct merkle_tree *t)
 {
     for (size_t k = 0; k < 64; k++)
@@ -98,7 +105,7 @@ int merkle_tree_append(struct merkle_tree *t, struct merkle_hasher *h, const mer
     uint64_t n = t->size + 1;
     for (size_t k = 0; k < 64 && (n >> k) > 0; k++) {
         struct merkle_level *lv = &t->level[k];
-        if ((uint64_t)lv->len < (n >> k) && lv->len == lv->cap) {
+        if (lv->base + lv->len < (n >> k) && lv->len == lv->cap) {
             size_t ncap = lv->cap ? lv->cap * 2 : 64;
             if (ncap > SIZE_MAX / MERKLE_HASH_LEN)
                 return -1;
@@ -115,12 +122,53 @@ int merkle_tree_append(struct merkle_tree *t, struct merkle_hasher *h, const mer
         struct merkle_level *lv = &t->level[k];
         if (level_push(lv, cur) != 0)
             return -1; /* cannot happen: reserved above */
-        if (lv->len % 2 != 0)
+        if ((lv->base + lv->len) % 2 != 0)
             break;
         merkle_node_hash(h, lv->h[lv->len - 2], lv->h[lv->len - 1], cur);
     }
     t->size = n;
+    if (t->low > 0 && n % (1ULL << t->low) == 0) {
+        /* The block is complete and its root is on level low: the nodes
+         * below it are dropped (their storage is reused by the next block). */
+        for (unsigned k = 0; k < t->low; k++) {
+            t->level[k].base += t->level[k].len;
+            t->level[k].len = 0;
+        }
+    }
     return 0;
+}
+
+/* The node at level k, position p (a complete subtree of the tree): kept, or
+ * recomputed from its 2^k leaves. 0 or -1. */
+static int node_get(const struct merkle_tree *t, struct merkle_hasher *h, unsigned k, uint64_t p,
+                    merkle_hash out)
+{
+    const struct merkle_level *lv = &t->level[k];
+    if (p >= lv->base && p - lv->base < lv->len) {
+        memcpy(out, lv->h[p - lv->base], MERKLE_HASH_LEN);
+        return 0;
+    }
+    if (t->leaves == NULL || k >= t->low)
+        return -1;
+    uint64_t n = 1ULL << k;
+    merkle_hash *buf = malloc(n * MERKLE_HASH_LEN);
+    if (buf == NULL)
+        return -1;
+    int rc = t->leaves(t->leaves_ctx, h, p << k, n, buf);
+    for (uint64_t m = n; rc == 0 && m > 1; m /= 2) {
+        for (uint64_t i = 0; i < m / 2; i++)
+            merkle_node_hash(h, buf[2 * i], buf[2 * i + 1], buf[i]);
+    }
+    if (rc == 0)
+        memcpy(out, buf[0], MERKLE_HASH_LEN);
+    free(buf);
+    return rc == 0 ? 0 : -1;
+}
+
+int merkle_tree_leaf(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t i,
+                     merkle_hash out)
+{
+    return i < t->size ? node_get(t, h, 0, i, out) : -1;
 }
 
 /* Largest power of two strictly smaller than n (n >= 2). */
@@ -134,22 +182,18 @@ static uint64_t split_point(uint64_t n)
 
 /* MTH of leaves [start, start+n), n >= 1, start+n <= t->size. Complete
  * aligned subtrees are looked up; the ragged right edge is recombined, which
- * costs at most one hash per level. */
-static void range_hash(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t start,
-                       uint64_t n, merkle_hash out)
+ * costs at most one hash per level. 0 or -1. */
+static int range_hash(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t start,
+                      uint64_t n, merkle_hash out)
 {
-    if ((n & (n - 1)) == 0) {
-        unsigned k = (unsigned)__builtin_ctzll(n);
-        if (start % n == 0) {
-            memcpy(out, t->level[k].h[start >> k], MERKLE_HASH_LEN);
-            return;
-        }
-    }
+    if ((n & (n - 1)) == 0 && start % n == 0)
+        return node_get(t, h, (unsigned)__builtin_ctzll(n), start / n, out);
     uint64_t k = split_point(n);
     merkle_hash left, right;
-    range_hash(t, h, start, k, left);
-    range_hash(t, h, start + k, n - k, right);
+    if (range_hash(t, h, start, k, left) != 0 || range_hash(t, h, start + k, n - k, right) != 0)
+        return -1;
     merkle_node_hash(h, left, right, out);
+    return 0;
 }
 
 int merkle_tree_root(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t size,
@@ -157,27 +201,29 @@ int merkle_tree_root(const struct merkle_tree *t, struct merkle_hasher *h, uint6
 {
     if (size > t->size)
         return -1;
-    if (size == 0)
+    if (size == 0) {
         merkle_empty_root(out);
-    else
-        range_hash(t, h, 0, size, out);
-    return 0;
+        return 0;
+    }
+    return range_hash(t, h, 0, size, out);
 }
 
 /* PATH(m, D[start:start+n]) of RFC 9162 2.1.3.1, appended leaf-first. */
-static void path_rec(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t m,
-                     uint64_t start, uint64_t n, merkle_hash *path, size_t *cnt)
+static int path_rec(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t m,
+                    uint64_t start, uint64_t n, merkle_hash *path, size_t *cnt)
 {
     if (n <= 1)
-        return;
+        return 0;
     uint64_t k = split_point(n);
-    if (m < k) {
-        path_rec(t, h, m, start, k, path, cnt);
-        range_hash(t, h, start + k, n - k, path[(*cnt)++]);
-    } else {
-        path_rec(t, h, m - k, start + k, n - k, path, cnt);
-        range_hash(t, h, start, k, path[(*cnt)++]);
-    }
+    if (m < k)
+        return path_rec(t, h, m, start, k, path, cnt) == 0 &&
+                       range_hash(t, h, start + k, n - k, path[(*cnt)++]) == 0
+                   ? 0
+                   : -1;
+    return path_rec(t, h, m - k, start + k, n - k, path, cnt) == 0 &&
+                   range_hash(t, h, start, k, path[(*cnt)++]) == 0
+               ? 0
+               : -1;
 }
 
 int merkle_tree_inclusion(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t index,
@@ -186,27 +232,25 @@ int merkle_tree_inclusion(const struct merkle_tree *t, struct merkle_hasher *h, 
     *n = 0;
     if (size > t->size || index >= size)
         return -1;
-    path_rec(t, h, index, 0, size, path, n);
-    return 0;
+    return path_rec(t, h, index, 0, size, path, n);
 }
 
 /* SUBPROOF(m, D[start:start+n], b) of RFC 9162 2.1.4.1. */
-static void subproof_rec(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t m,
-                         uint64_t start, uint64_t n, int b, merkle_hash *path, size_t *cnt)
+static int subproof_rec(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t m,
+                        uint64_t start, uint64_t n, int b, merkle_hash *path, size_t *cnt)
 {
-    if (m == n) {
-        if (!b)
-            range_hash(t, h, start, n, path[(*cnt)++]);
-        return;
-    }
+    if (m == n)
+        return b ? 0 : range_hash(t, h, start, n, path[(*cnt)++]);
     uint64_t k = split_point(n);
-    if (m <= k) {
-        subproof_rec(t, h, m, start, k, b, path, cnt);
-        range_hash(t, h, start + k, n - k, path[(*cnt)++]);
-    } else {
-        subproof_rec(t, h, m - k, start + k, n - k, 0, path, cnt);
-        range_hash(t, h, start, k, path[(*cnt)++]);
-    }
+    if (m <= k)
+        return subproof_rec(t, h, m, start, k, b, path, cnt) == 0 &&
+                       range_hash(t, h, start + k, n - k, path[(*cnt)++]) == 0
+                   ? 0
+                   : -1;
+    return subproof_rec(t, h, m - k, start + k, n - k, 0, path, cnt) == 0 &&
+                   range_hash(t, h, start, k, path[(*cnt)++]) == 0
+               ? 0
+               : -1;
 }
 
 int merkle_tree_consistency(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t old_size,
@@ -217,8 +261,7 @@ int merkle_tree_consistency(const struct merkle_tree *t, struct merkle_hasher *h
         return -1;
     if (old_size == 0 || old_size == size)
         return 0;
-    subproof_rec(t, h, old_size, 0, size, 1, path, n);
-    return 0;
+    return subproof_rec(t, h, old_size, 0, size, 1, path, n);
 }
 
 /* ---- verification ------------------------------------------------------ */

@@ -51,35 +51,58 @@ void merkle_empty_root(merkle_hash out);
 /*
  * An append-only tree of leaf hashes that stores every complete subtree:
  * level k holds the hashes of the aligned subtrees of 2^k leaves. It uses
- * about 64 bytes per leaf.
+ * about 64 bytes per leaf, unless it is thinned (merkle_tree_thin).
  */
 struct merkle_level {
-    merkle_hash *h;
+    merkle_hash *h; /* h[i] is the node at position base + i */
     size_t len, cap;
+    uint64_t base;
 };
+
+/* For a thinned tree: the hashes of leaves [first, first + n), from where
+ * the leaves are kept (the audit log reads its events file). 0 or -1. */
+typedef int (*merkle_leaf_fn)(void *ctx, struct merkle_hasher *h, uint64_t first, uint64_t n,
+                              merkle_hash *out);
 
 struct merkle_tree {
     uint64_t size;
+    unsigned low; /* levels below this keep only the last, incomplete block (0: all kept) */
+    merkle_leaf_fn leaves;
+    void *leaves_ctx;
     struct merkle_level level[64];
 };
 
 /* Initialises an empty tree (no allocation). */
 void merkle_tree_init(struct merkle_tree *t);
 
-/* Frees every level; the tree is empty afterwards. */
+/* Makes an empty tree keep its levels below `low` (1..16) only for the last,
+ * incomplete block of 2^low leaves, so that it uses about 64 / 2^low bytes
+ * per leaf instead of 64. Nodes no longer kept are recomputed from at most
+ * 2^(low-1) leaf hashes obtained from fn when an old root or a proof needs
+ * them; roots and proofs of the current size need none. */
+void merkle_tree_thin(struct merkle_tree *t, unsigned low, merkle_leaf_fn fn, void *ctx);
+
+/* Frees every level; the tree is empty afterwards (and no longer thinned). */
 void merkle_tree_free(struct merkle_tree *t);
 
 /* Appends one leaf hash. Returns 0, or -1 on allocation failure (tree unchanged). */
 int merkle_tree_append(struct merkle_tree *t, struct merkle_hasher *h, const merkle_hash leaf);
 
-/* Root of the first `size` leaves (size <= t->size). Returns 0 or -1 if size is too large. */
+/* The hash of leaf i (i < t->size). 0, or -1 (out of range, or the leaf
+ * source failed). */
+int merkle_tree_leaf(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t i,
+                     merkle_hash out);
+
+/* Root of the first `size` leaves (size <= t->size). Returns 0, or -1 if size
+ * is too large or the leaf source of a thinned tree failed. */
 int merkle_tree_root(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t size,
                      merkle_hash out);
 
 /*
  * Inclusion proof (audit path) of leaf `index` in the tree of the first `size`
  * leaves, RFC 9162 2.1.3.1. path must hold MERKLE_MAX_PATH hashes; *n is set
- * to the count. Returns 0, or -1 if index >= size or size > t->size.
+ * to the count. Returns 0, or -1 if index >= size or size > t->size (or the
+ * leaf source of a thinned tree failed).
  */
 int merkle_tree_inclusion(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t index,
                           uint64_t size, merkle_hash *path, size_t *n);
@@ -87,7 +110,8 @@ int merkle_tree_inclusion(const struct merkle_tree *t, struct merkle_hasher *h, 
 /*
  * Consistency proof between the trees of the first `old_size` and `size`
  * leaves, RFC 9162 2.1.4.1 (empty when old_size is 0 or equal to size).
- * Returns 0, or -1 if old_size > size or size > t->size.
+ * Returns 0, or -1 if old_size > size or size > t->size (or the leaf source
+ * of a thinned tree failed).
  */
 int merkle_tree_consistency(const struct merkle_tree *t, struct merkle_hasher *h, uint64_t old_size,
                             uint64_t size, merkle_hash *path, size_t *n);

@@ -348,12 +348,130 @@ static void test_large_tree(void **state)
     merkle_tree_free(&t);
 }
 
+/* ---- thinned trees -------------------------------------------------------- */
+
+struct leaf_store {
+    merkle_hash *leaf;
+    uint64_t calls, hashes;
+    int fail;
+};
+
+static int store_leaves(void *ctx, struct merkle_hasher *h, uint64_t first, uint64_t n,
+                        merkle_hash *out)
+{
+    (void)h;
+    struct leaf_store *ls = ctx;
+    ls->calls++;
+    ls->hashes += n;
+    if (ls->fail)
+        return -1;
+    memcpy(out, ls->leaf + first, n * MERKLE_HASH_LEN);
+    return 0;
+}
+
+/* A tree thinned below level 3 (blocks of 8 leaves) gives the same roots,
+ * leaves, inclusion and consistency proofs as a full one for every size and
+ * position up to 70 leaves, keeps no more than one block of low nodes, and
+ * reads leaves only for what it dropped. */
+static void test_thinned_matches_full(void **state)
+{
+    (void)state;
+    enum { N = 70 };
+    struct leaf_store ls = {calloc(N, MERKLE_HASH_LEN), 0, 0, 0};
+    assert_non_null(ls.leaf);
+    struct merkle_tree full, thin;
+    merkle_tree_init(&full);
+    merkle_tree_init(&thin);
+    merkle_tree_thin(&thin, 3, store_leaves, &ls);
+    for (uint64_t i = 0; i < N; i++) {
+        uint8_t data[8];
+        memcpy(data, &i, sizeof(data));
+        merkle_leaf_hash(&hs, data, sizeof(data), ls.leaf[i]);
+        assert_int_equal(merkle_tree_append(&full, &hs, ls.leaf[i]), 0);
+        assert_int_equal(merkle_tree_append(&thin, &hs, ls.leaf[i]), 0);
+        for (unsigned k = 0; k < 3; k++)
+            assert_true(thin.level[k].len <= (8u >> k));
+        /* The root of the current size needs no leaf reads. */
+        uint64_t calls = ls.calls;
+        merkle_hash a, b;
+        assert_int_equal(merkle_tree_root(&full, &hs, i + 1, a), 0);
+        assert_int_equal(merkle_tree_root(&thin, &hs, i + 1, b), 0);
+        assert_memory_equal(a, b, MERKLE_HASH_LEN);
+        assert_int_equal(ls.calls, calls);
+    }
+    merkle_hash pf[MERKLE_MAX_PATH], pt[MERKLE_MAX_PATH], a, b;
+    size_t nf, nt;
+    for (uint64_t size = 0; size <= N; size++) {
+        assert_int_equal(merkle_tree_root(&full, &hs, size, a), 0);
+        assert_int_equal(merkle_tree_root(&thin, &hs, size, b), 0);
+        assert_memory_equal(a, b, MERKLE_HASH_LEN);
+        for (uint64_t i = 0; i < size; i++) {
+            assert_int_equal(merkle_tree_inclusion(&full, &hs, i, size, pf, &nf), 0);
+            assert_int_equal(merkle_tree_inclusion(&thin, &hs, i, size, pt, &nt), 0);
+            assert_int_equal(nf, nt);
+            assert_memory_equal(pf, pt, nf * MERKLE_HASH_LEN);
+            assert_int_equal(merkle_tree_leaf(&thin, &hs, i, b), 0);
+            assert_memory_equal(ls.leaf[i], b, MERKLE_HASH_LEN);
+            assert_true(merkle_verify_inclusion(&hs, b, i, size, pt, nt, a));
+        }
+        for (uint64_t old = 0; old <= size; old++) {
+            assert_int_equal(merkle_tree_consistency(&full, &hs, old, size, pf, &nf), 0);
+            assert_int_equal(merkle_tree_consistency(&thin, &hs, old, size, pt, &nt), 0);
+            assert_int_equal(nf, nt);
+            assert_memory_equal(pf, pt, nf * MERKLE_HASH_LEN);
+        }
+    }
+    assert_true(ls.calls > 0);
+    assert_true(ls.hashes / ls.calls <= 4); /* at most 2^(low-1) leaves a node */
+    /* A failing source makes the proof fail instead of giving a wrong one. */
+    ls.fail = 1;
+    assert_int_equal(merkle_tree_inclusion(&thin, &hs, 3, 64, pt, &nt), -1);
+    assert_int_equal(merkle_tree_root(&thin, &hs, 13, b), -1);
+    assert_int_equal(merkle_tree_leaf(&thin, &hs, 1, b), -1);
+    assert_int_equal(merkle_tree_leaf(&thin, &hs, N - 1, b), 0); /* the last block is kept */
+    assert_int_equal(merkle_tree_leaf(&thin, &hs, N, b), -1);
+    merkle_tree_free(&full);
+    merkle_tree_free(&thin);
+    free(ls.leaf);
+}
+
+/* Memory of a thinned tree: 100,000 leaves with blocks of 1024 keep about
+ * 100 KB of hashes (one block of low nodes plus ~200 block roots) where the
+ * full tree keeps 6.4 MB; growing to 200,000 leaves adds almost nothing. */
+static void test_thinned_memory(void **state)
+{
+    (void)state;
+    struct leaf_store ls = {NULL, 0, 0, 1};
+    struct merkle_tree thin;
+    merkle_tree_init(&thin);
+    merkle_tree_thin(&thin, 10, store_leaves, &ls);
+    merkle_hash leaf;
+    memset(leaf, 7, sizeof(leaf));
+    for (int i = 0; i < 100000; i++)
+        assert_int_equal(merkle_tree_append(&thin, &hs, leaf), 0);
+    size_t kept = 0;
+    for (int k = 0; k < 64; k++)
+        kept += thin.level[k].cap;
+    assert_true(kept * MERKLE_HASH_LEN < 128 * 1024);
+    for (int i = 0; i < 100000; i++)
+        assert_int_equal(merkle_tree_append(&thin, &hs, leaf), 0);
+    size_t kept2 = 0;
+    for (int k = 0; k < 64; k++)
+        kept2 += thin.level[k].cap;
+    assert_true((kept2 - kept) * MERKLE_HASH_LEN <= 16 * 1024);
+    merkle_hash r;
+    assert_int_equal(merkle_tree_root(&thin, &hs, 200000, r), 0);
+    assert_int_equal(ls.calls, 0);
+    merkle_tree_free(&thin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ct_roots),       cmocka_unit_test(test_ct_inclusion),
         cmocka_unit_test(test_ct_consistency), cmocka_unit_test(test_against_naive),
-        cmocka_unit_test(test_large_tree),
+        cmocka_unit_test(test_large_tree),     cmocka_unit_test(test_thinned_matches_full),
+        cmocka_unit_test(test_thinned_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
