@@ -3,6 +3,7 @@
  */
 #include "app/sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -70,6 +71,117 @@ enum err sandbox_check_files(const char *data_dir)
     return worst;
 }
 
+/* Deepest entry a data directory holds is DIR/blobs/XX/ID; anything far deeper is not Coffer's. */
+#define SANDBOX_WALK_DEPTH 16
+
+/*
+ * Checks that every entry below the directory open as dfd belongs to uid
+ * (symbolic links are not followed). path holds the directory's name in
+ * its first len bytes and is extended in place for the entries below (cap
+ * bytes in all). Takes ownership of dfd. On a mismatch, path names the
+ * first entry found and *owner is its owner. Errors: ERR_FORBIDDEN (an
+ * entry belongs to someone else, or the tree is too deep), ERR_IO.
+ */
+static enum err sandbox_walk_owner(int dfd, char *path, size_t len, size_t cap, uid_t uid,
+                                   unsigned depth, uid_t *owner)
+{
+    DIR *dir = fdopendir(dfd);
+    if (dir == NULL) {
+        path[len] = '\0';
+        log_error("cannot list %s: %s", path, strerror(errno));
+        close(dfd);
+        return ERR_IO;
+    }
+    enum err e = ERR_OK;
+    while (e == ERR_OK) {
+        errno = 0;
+        struct dirent *de = readdir(dir);
+        if (de == NULL) {
+            if (errno != 0) {
+                path[len] = '\0';
+                log_error("cannot list %s: %s", path, strerror(errno));
+                e = ERR_IO;
+            }
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        size_t nlen = strlen(de->d_name);
+        if (nlen + 2 > cap || len > cap - nlen - 2) {
+            path[len] = '\0';
+            log_error("a name under %s is too long to check", path);
+            e = ERR_IO;
+            break;
+        }
+        path[len] = '/';
+        memcpy(path + len + 1, de->d_name, nlen + 1);
+        struct stat sb;
+        if (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) /* removed meanwhile (a finished upload) */
+                continue;
+            log_error("cannot check %s: %s", path, strerror(errno));
+            e = ERR_IO;
+            break;
+        }
+        if (sb.st_uid != uid) {
+            *owner = sb.st_uid;
+            e = ERR_FORBIDDEN;
+            break;
+        }
+        if (!S_ISDIR(sb.st_mode))
+            continue;
+        if (depth >= SANDBOX_WALK_DEPTH) {
+            log_error("%s is nested too deeply for a data directory", path);
+            e = ERR_FORBIDDEN;
+            break;
+        }
+        int cfd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0) {
+            log_error("cannot open %s: %s", path, strerror(errno));
+            e = ERR_IO;
+            break;
+        }
+        e = sandbox_walk_owner(cfd, path, len + 1 + nlen, cap, uid, depth + 1, owner);
+    }
+    closedir(dir);
+    return e;
+}
+
+/*
+ * Checks that data_dir and everything in it belong to the user pw: once
+ * root is dropped, a file or directory left to root (by a server or a
+ * command run as root) can no longer be read or replaced. SQLite gives the
+ * -wal and -shm files the database file's owner when root opens them, so
+ * they pass once coffer.db does. Logs one line naming the first stray entry.
+ */
+static enum err sandbox_check_owner(const struct passwd *pw, const char *data_dir)
+{
+    struct stat sb;
+    if (stat(data_dir, &sb) != 0 || sb.st_uid != pw->pw_uid) {
+        log_error("the data directory %s must belong to %s; run 'chown -R %s %s'", data_dir,
+                  pw->pw_name, pw->pw_name, data_dir);
+        return ERR_FORBIDDEN;
+    }
+    char path[4096];
+    size_t len = strlen(data_dir);
+    if (len >= sizeof(path)) {
+        log_error("the data directory path is too long");
+        return ERR_INVALID;
+    }
+    memcpy(path, data_dir, len + 1);
+    int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        log_error("cannot open the data directory %s: %s", data_dir, strerror(errno));
+        return ERR_IO;
+    }
+    uid_t owner = pw->pw_uid; /* changed only when a stray entry is found */
+    enum err e = sandbox_walk_owner(dfd, path, len, sizeof(path) - 1, pw->pw_uid, 1, &owner);
+    if (e == ERR_FORBIDDEN && owner != pw->pw_uid)
+        log_error("%s belongs to uid %u, not to %s; run 'chown -R %s %s'", path, (unsigned)owner,
+                  pw->pw_name, pw->pw_name, data_dir);
+    return e;
+}
+
 enum err sandbox_drop_user(const char *name, const char *data_dir)
 {
     if (name == NULL)
@@ -88,12 +200,9 @@ enum err sandbox_drop_user(const char *name, const char *data_dir)
         log_error("--user %s is root; name an unprivileged user", name);
         return ERR_INVALID;
     }
-    struct stat sb;
-    if (stat(data_dir, &sb) != 0 || sb.st_uid != pw.pw_uid) {
-        log_error("the data directory %s must belong to %s; run 'chown -R %s %s'", data_dir, name,
-                  name, data_dir);
-        return ERR_FORBIDDEN;
-    }
+    enum err e = sandbox_check_owner(&pw, data_dir);
+    if (e != ERR_OK)
+        return e;
     /* Groups first: once the uid changes, they can no longer be changed. */
     if (setgroups(1, &pw.pw_gid) != 0 || setgid(pw.pw_gid) != 0 || setuid(pw.pw_uid) != 0) {
         log_error("cannot switch to user %s: %s", name, strerror(errno));
@@ -103,6 +212,13 @@ enum err sandbox_drop_user(const char *name, const char *data_dir)
         getgid() != pw.pw_gid || getegid() != pw.pw_gid) {
         log_error("root privileges could be regained after switching to %s; stopping", name);
         return ERR_INTERNAL;
+    }
+    /* Owning the directory is not enough: every directory above it must let the user through. */
+    if (access(data_dir, R_OK | W_OK | X_OK) != 0) {
+        log_error("user %s cannot reach the data directory %s (%s); let it through every "
+                  "directory above (e.g. 'chmod o+x' on each)",
+                  name, data_dir, strerror(errno));
+        return ERR_FORBIDDEN;
     }
     log_info("running as user %s (uid %u, gid %u)", name, (unsigned)pw.pw_uid, (unsigned)pw.pw_gid);
     return ERR_OK;

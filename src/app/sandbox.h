@@ -23,10 +23,13 @@ enum err sandbox_check_files(const char *data_dir);
 /*
  * When running as root, switches to user name for good: supplementary
  * groups, group and user ids, then checks that root cannot be regained.
- * data_dir must be owned by that user (the server writes there). A no-op
- * when name is NULL; ERR_INVALID when name is given but the process is not
- * root. Errors: ERR_NOT_FOUND (no such user), ERR_FORBIDDEN (data_dir owned
- * by someone else), ERR_INTERNAL (a set*id call failed).
+ * data_dir and every file and directory in it must be owned by that user
+ * (the server reads and writes there), and the user must be able to reach
+ * data_dir (checked after the switch). A no-op when name is NULL;
+ * ERR_INVALID when name is given but the process is not root or is root.
+ * Errors: ERR_NOT_FOUND (no such user), ERR_FORBIDDEN (something in
+ * data_dir owned by someone else, or data_dir out of the user's reach),
+ * ERR_IO (the tree cannot be listed), ERR_INTERNAL (a set*id call failed).
  */
 enum err sandbox_drop_user(const char *name, const char *data_dir);
 

@@ -1,11 +1,13 @@
 /*
  * coffer server: runs the HTTPS server until SIGINT or SIGTERM.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/app.h"
 #include "meta/meta.h"
@@ -229,34 +231,37 @@ int cli_server(int argc, char **argv)
         app_close(&app);
         return err_info(e)->exit_code;
     }
-    struct MHD_Daemon *d = NULL;
-    e = http_start(&app, &d);
-    if (e != ERR_OK) {
-        audit_syslog_close(app.audit_syslog);
-        app_close(&app);
-        return err_info(e)->exit_code;
-    }
-    struct MHD_Daemon *md = NULL;
-    if (metrics_listen != NULL) {
-        unsigned mport = 0;
-        e = metrics_http_start(&app, metrics_listen, &md, &mport);
-        if (e != ERR_OK) {
-            http_stop(&app, d);
-            audit_syslog_close(app.audit_syslog);
-            app_close(&app);
-            return err_info(e)->exit_code;
+    /* Sockets are bound first (a privileged port needs root), then root is
+     * given up, and only then do the daemons start: no request is ever
+     * served with root's privileges. */
+    int lfd = -1, mfd = -1;
+    unsigned mport = 0;
+    e = http_listen(&app, &lfd);
+    if (e == ERR_OK && metrics_listen != NULL)
+        e = metrics_http_listen(metrics_listen, &mfd, &mport);
+    if (e == ERR_OK)
+        e = sandbox_drop_user(run_as, data);
+    struct MHD_Daemon *d = NULL, *md = NULL;
+    if (e == ERR_OK)
+        e = http_start(&app, lfd, &d);
+    else if (lfd >= 0)
+        close(lfd);
+    if (e == ERR_OK && mfd >= 0) {
+        e = metrics_http_start(&app, mfd, &md);
+        if (e == ERR_OK) {
+            char mhost[64];
+            uint16_t unused = 0;
+            metrics_http_parse(metrics_listen, mhost, sizeof(mhost), &unused);
+            int mv6 = strchr(mhost, ':') != NULL;
+            snprintf(app.cfg.metrics_listen, sizeof(app.cfg.metrics_listen), "%s%s%s:%u",
+                     mv6 ? "[" : "", mhost, mv6 ? "]" : "", mport);
+            printf("coffer: metrics on http://%s/metrics (no authentication)\n",
+                   app.cfg.metrics_listen);
         }
-        char mhost[64];
-        uint16_t unused = 0;
-        metrics_http_parse(metrics_listen, mhost, sizeof(mhost), &unused);
-        int mv6 = strchr(mhost, ':') != NULL;
-        snprintf(app.cfg.metrics_listen, sizeof(app.cfg.metrics_listen), "%s%s%s:%u",
-                 mv6 ? "[" : "", mhost, mv6 ? "]" : "", mport);
-        printf("coffer: metrics on http://%s/metrics (no authentication)\n",
-               app.cfg.metrics_listen);
+    } else if (mfd >= 0) {
+        close(mfd);
     }
-    /* Start-up is over: the sockets are bound and every file is open. */
-    e = sandbox_drop_user(run_as, data);
+    /* Start-up is over: every file is open and the daemons run unprivileged. */
     if (e == ERR_OK && !no_seccomp)
         e = sandbox_seccomp();
     if (e != ERR_OK) {
@@ -266,19 +271,19 @@ int cli_server(int argc, char **argv)
         app_close(&app);
         return err_info(e)->exit_code;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    unsigned port = di != NULL ? di->port : app.cfg.listen_port;
-    app.cfg.listen_port = (uint16_t)port; /* the port bound, for GET /v1/doctor */
+    unsigned port = app.cfg.listen_port; /* the port bound (http_listen) */
     int v6 = strchr(app.cfg.listen_host, ':') != NULL;
     printf("coffer: listening on %s://%s%s%s:%u\n", behind_proxy ? "http" : "https", v6 ? "[" : "",
            app.cfg.listen_host, v6 ? "]" : "", port);
     fflush(stdout);
     if (port_file != NULL) {
+        /* Written once serving (as the --user account, if one is given). */
         FILE *pf = fopen(port_file, "w");
-        if (pf != NULL) {
-            fprintf(pf, "%u\n", port);
-            fclose(pf);
-        }
+        int ok = pf != NULL && fprintf(pf, "%u\n", port) >= 0;
+        if (pf != NULL && fclose(pf) != 0)
+            ok = 0;
+        if (!ok)
+            log_error("cannot write the port file %s: %s", port_file, strerror(errno));
     }
     int sig = 0;
     sigwait(&set, &sig);

@@ -109,8 +109,12 @@ struct request {
     struct audit_waiter audit_waiter;
 };
 
-/* Starts the daemon for app; returns after the socket is listening. */
-enum err http_start(struct app *app, struct MHD_Daemon **out);
+/* Binds and listens on app's address (as root when the port needs it);
+ * sets app->cfg.listen_port to the port bound. */
+enum err http_listen(struct app *app, int *fd);
+/* Starts serving app on the socket from http_listen (which the daemon then
+ * owns; closed on failure too). */
+enum err http_start(struct app *app, int fd, struct MHD_Daemon **out);
 
 /* The GnuTLS priority string the HTTPS daemon uses (static storage). */
 const char *http_tls_priorities(void);

@@ -3,6 +3,7 @@
  * authentication, error responses and per-request state.
  */
 #include "http/http.h"
+#include "http/listen.h"
 #include "http/validate.h"
 
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@
 #include "authn/mtls.h"
 #include "authn/oidc.h"
 #include "authn/session.h"
+#include "meta/meta.h"
 #include "monitor/monitor.h"
 #include "util/log.h"
 #include "util/secure.h"
@@ -264,11 +266,14 @@ static enum err http_validate(struct request *r, const char *url, const char *me
     if (e != ERR_OK)
         return http_fail(r, e, "%s", v.why);
     if (r->route->auth) {
+        /* A read-only route's authentication reads one snapshot. */
+        if (r->route->read_only)
+            meta_read_pin(r->app->meta);
         e = http_authenticate(r);
-        if (e != ERR_OK)
-            return e;
         /* Suspension and forced step-up after an anomaly (monitor/monitor.h). */
-        e = monitor_check_principal(r);
+        if (e == ERR_OK)
+            e = monitor_check_principal(r);
+        meta_read_unpin(r->app->meta);
         if (e != ERR_OK)
             return e;
     }
@@ -445,8 +450,11 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     if (r->route->body == BODY_JSON && http_json_parse(r) != ERR_OK)
         return http_queue_error(r);
     r->audit_defer = r->route->read_only;
+    if (r->route->read_only)
+        meta_read_pin(r->app->meta);
     if (r->route->finish(r) != ERR_OK && r->err == ERR_OK)
         r->err = ERR_INTERNAL;
+    meta_read_unpin(r->app->meta);
     r->audit_defer = 0;
     return http_respond(r);
 }
@@ -524,26 +532,29 @@ const char *http_tls_priorities(void)
     return HTTP_TLS_PRIORITIES;
 }
 
-enum err http_start(struct app *app, struct MHD_Daemon **out)
+enum err http_listen(struct app *app, int *fd)
 {
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    uint16_t bound = 0;
+    *fd = http_listen_socket(app->cfg.listen_host, app->cfg.listen_port, &bound);
+    if (*fd < 0) {
+        if (errno == EINVAL)
+            log_error("listen address must be a numeric IPv4 or IPv6 address: %s",
+                      app->cfg.listen_host);
+        else
+            log_error("cannot listen on %s port %u: %s", app->cfg.listen_host,
+                      (unsigned)app->cfg.listen_port, strerror(errno));
+        return errno == EINVAL ? ERR_INVALID : ERR_IO;
+    }
+    app->cfg.listen_port = bound;
+    return ERR_OK;
+}
+
+enum err http_start(struct app *app, int fd, struct MHD_Daemon **out)
+{
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                          MHD_ALLOW_SUSPEND_RESUME;
-    if (inet_pton(AF_INET, app->cfg.listen_host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(app->cfg.listen_port);
-    } else if (inet_pton(AF_INET6, app->cfg.listen_host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(app->cfg.listen_port);
+    if (strchr(app->cfg.listen_host, ':') != NULL)
         flags |= MHD_USE_IPv6;
-    } else {
-        log_error("listen address must be a numeric IPv4 or IPv6 address: %s",
-                  app->cfg.listen_host);
-        return ERR_INVALID;
-    }
 
     char *cert = NULL, *key = NULL, *client_ca = NULL;
     if (!app->cfg.behind_proxy && app->cfg.client_ca[0] != '\0') {
@@ -551,6 +562,7 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
         if (client_ca == NULL || strstr(client_ca, "-----BEGIN CERTIFICATE-----") == NULL) {
             log_error("cannot read client CA certificates (PEM) from %s", app->cfg.client_ca);
             free(client_ca);
+            close(fd);
             return ERR_IO;
         }
     }
@@ -565,6 +577,7 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
             free(cert);
             secure_free_str(key);
             free(client_ca);
+            close(fd);
             return ERR_IO;
         }
         flags |= MHD_USE_TLS;
@@ -581,20 +594,20 @@ enum err http_start(struct app *app, struct MHD_Daemon **out)
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_handler, app, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, NULL, NULL, http_handler, app, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
         app->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, app->cfg.max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_ARRAY, app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_ARRAY,
+        app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
     free(cert);
     secure_free_str(key);
     free(client_ca);
     if (d == NULL) {
-        log_error("cannot listen on %s port %u: %s", app->cfg.listen_host,
+        log_error("cannot start serving on %s port %u: %s", app->cfg.listen_host,
                   (unsigned)app->cfg.listen_port, strerror(errno));
-        return ERR_IO;
+        return ERR_IO; /* the process ends; the socket with it */
     }
     *out = d;
     return ERR_OK;

@@ -86,6 +86,12 @@ void meta_close(struct meta *m);
  * not wait for one another; the server opens one per worker thread. Without
  * them every query uses the one main connection. */
 enum err meta_open_readers(struct meta *m, unsigned n);
+/* Until meta_read_unpin, this thread's reads share one reader and one read
+ * transaction (one snapshot, one lock acquisition) instead of one each.
+ * Only around code that does not write: a write made meanwhile through the
+ * main connection is not seen by the pinned reads. No-op without readers. */
+void meta_read_pin(struct meta *m);
+void meta_read_unpin(struct meta *m);
 
 /* Users. */
 enum err meta_user_create(struct meta *m, const char *name, const char *pw_hash, int clearance,

@@ -437,8 +437,14 @@ void meta_close(struct meta *m)
     free(m);
 }
 
+/* The reader pinned by this thread (meta_read_pin), and its store. */
+static _Thread_local struct meta_conn *pinned;
+static _Thread_local const struct meta *pinned_meta;
+
 struct meta_conn *meta_read(struct meta *m)
 {
+    if (pinned != NULL && pinned_meta == m)
+        return pinned; /* already locked, inside the pin's transaction */
     if (m->n_readers == 0) {
         pthread_mutex_lock(&m->w.lock);
         return &m->w;
@@ -461,6 +467,41 @@ struct meta_conn *meta_read(struct meta *m)
 
 void meta_read_done(struct meta_conn *c)
 {
+    if (c != pinned)
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* Runs a statement without results from the connection's cache. */
+static enum err conn_run(struct meta_conn *c, const char *sql)
+{
+    sqlite3_stmt *st = meta_stmt(c, sql);
+    enum err e = st != NULL && sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
+    meta_stmt_done(c, st);
+    return e;
+}
+
+void meta_read_pin(struct meta *m)
+{
+    if (m->n_readers == 0 || pinned != NULL)
+        return;
+    struct meta_conn *c = meta_read(m);
+    if (conn_run(c, "BEGIN") != ERR_OK) {
+        meta_read_done(c);
+        return; /* each query then runs on its own */
+    }
+    pinned = c;
+    pinned_meta = m;
+}
+
+void meta_read_unpin(struct meta *m)
+{
+    if (pinned == NULL || pinned_meta != m)
+        return;
+    struct meta_conn *c = pinned;
+    pinned = NULL;
+    pinned_meta = NULL;
+    if (conn_run(c, "COMMIT") != ERR_OK)
+        (void)meta_exec(c, "ROLLBACK");
     pthread_mutex_unlock(&c->lock);
 }
 

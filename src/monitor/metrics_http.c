@@ -4,6 +4,8 @@
  */
 #include "monitor/metrics_http.h"
 
+#include "http/listen.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -109,43 +111,37 @@ static enum MHD_Result metrics_http_handler(void *cls, struct MHD_Connection *co
     return rc;
 }
 
-enum err metrics_http_start(struct app *app, const char *listen, struct MHD_Daemon **out,
-                            unsigned *bound)
+enum err metrics_http_listen(const char *listen, int *fd, unsigned *bound)
 {
     char host[64];
-    uint16_t port = 0;
-    *out = NULL;
+    uint16_t port = 0, got = 0;
     if (metrics_http_parse(listen, host, sizeof(host), &port) != ERR_OK) {
         log_error("--metrics-listen must be a numeric loopback HOST:PORT (127.0.0.1 or ::1): %s",
                   listen != NULL ? listen : "");
         return ERR_INVALID;
     }
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-    } else {
-        inet_pton(AF_INET6, host, &sin6->sin6_addr);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        flags |= MHD_USE_IPv6;
-    }
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, metrics_http_handler, app, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP_TIMEOUT,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        1, MHD_OPTION_END);
-    if (d == NULL) {
+    *fd = http_listen_socket(host, port, &got);
+    if (*fd < 0) {
         log_error("cannot listen for metrics on %s: %s", listen, strerror(errno));
         return ERR_IO;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    *bound = di != NULL ? di->port : port;
+    *bound = got;
+    return ERR_OK;
+}
+
+enum err metrics_http_start(struct app *app, int fd, struct MHD_Daemon **out)
+{
+    *out = NULL;
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
+                         NULL, NULL, metrics_http_handler, app, MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP_TIMEOUT,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+    if (d == NULL) {
+        log_error("cannot start the metrics listener: %s", strerror(errno));
+        return ERR_IO;
+    }
     *out = d;
     return ERR_OK;
 }

@@ -24,13 +24,16 @@ struct MHD_Daemon;
 enum err metrics_http_parse(const char *listen, char *host, size_t host_cap, uint16_t *port);
 
 /*
- * Starts the listener for app on listen ("HOST:PORT", port 0 picks a free
- * one); *bound receives the port bound. On success *out is stopped with
- * metrics_http_stop. app must outlive it.
+ * Binds and listens on listen ("HOST:PORT", port 0 picks a free one), before
+ * the server gives up root; *bound receives the port bound.
  * Errors: ERR_INVALID (address, see metrics_http_parse), ERR_IO (cannot bind).
  */
-enum err metrics_http_start(struct app *app, const char *listen, struct MHD_Daemon **out,
-                            unsigned *bound);
+enum err metrics_http_listen(const char *listen, int *fd, unsigned *bound);
+
+/* Serves app's metrics on the socket from metrics_http_listen (the daemon
+ * owns it). On success *out is stopped with metrics_http_stop; app must
+ * outlive it. ERR_IO if the daemon cannot start. */
+enum err metrics_http_start(struct app *app, int fd, struct MHD_Daemon **out);
 
 /* Stops the listener (waits for its connections). NULL is a no-op. */
 void metrics_http_stop(struct MHD_Daemon *d);

@@ -78,7 +78,7 @@ assert_eq "$(events_with_ids "$E2E_ROOT/ids1.txt")" "400 0 0" \
 check "the server is still up" kill -0 "$SERVER_PID"
 
 log "SIGKILL during a flood: every answered read is in the log"
-flood 3000 "$E2E_ROOT/flood2.txt" &
+flood 20000 "$E2E_ROOT/flood2.txt" &
 FLOOD=$!
 bg_track "$FLOOD"
 sleep 1.5
@@ -89,7 +89,7 @@ SERVER_PID=""
 awk '$1 == 200 {print $2}' "$E2E_ROOT/flood2.txt" >"$E2E_ROOT/ids2.txt"
 answered=$(wc -l <"$E2E_ROOT/ids2.txt")
 check "some reads were answered before the kill ($answered)" test "$answered" -gt 0
-check "the kill cut the flood short ($answered of 3000)" test "$answered" -lt 3000
+check "the kill cut the flood short ($answered of 20000)" test "$answered" -lt 20000
 read -r found missing dup <<<"$(events_with_ids "$E2E_ROOT/ids2.txt")"
 assert_eq "$missing" 0 "no answered read is missing from the log ($found found)"
 assert_eq "$dup" 0 "no read was recorded twice"
@@ -97,7 +97,7 @@ assert_eq "$dup" 0 "no read was recorded twice"
 log "SIGTERM during a flood: a clean stop"
 server_start "$DATA" --threads 2 || { fail "server restarts after SIGKILL"; e2e_finish; }
 ok "server restarts after SIGKILL"
-flood 3000 "$E2E_ROOT/flood3.txt" &
+flood 20000 "$E2E_ROOT/flood3.txt" &
 FLOOD=$!
 bg_track "$FLOOD"
 sleep 1.5
