@@ -617,8 +617,6 @@ enum err api_show(struct request *r)
     if (e != ERR_OK)
         return e;
     e = meta_version_describe(r->app->meta, &v, &r->json);
-    if (e == ERR_OK)
-        e = compliance_tombstone(r->app->meta, v.version_id, r->json);
     meta_version_clear(&v);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");

@@ -334,6 +334,23 @@ static enum MHD_Result http_audit_resumed(struct request *r)
     return http_audit_settled(r, durable);
 }
 
+/* 16 unpredictable bytes for a request id, from a per-thread buffer that
+ * one call to the random generator refills every 256 requests. 0 or -1. */
+static int http_request_id_bytes(uint8_t id[16])
+{
+    static _Thread_local uint8_t pool[4096];
+    static _Thread_local size_t left;
+    if (left < 16) {
+        if (secure_random(pool, sizeof(pool)) != 0)
+            return -1;
+        left = sizeof(pool);
+    }
+    left -= 16;
+    memcpy(id, pool + left, 16);
+    memset(pool + left, 0, 16); /* each id is handed out once */
+    return 0;
+}
+
 static struct request *http_request_new(struct app *app, struct MHD_Connection *conn)
 {
     struct request *r = calloc(1, sizeof(*r));
@@ -346,7 +363,7 @@ static struct request *http_request_new(struct app *app, struct MHD_Connection *
     clock_gettime(CLOCK_MONOTONIC, &started);
     r->started_us = (int64_t)started.tv_sec * 1000000 + started.tv_nsec / 1000;
     uint8_t id[16];
-    if (secure_random(id, sizeof(id)) != 0) {
+    if (http_request_id_bytes(id) != 0) {
         free(r);
         return NULL;
     }

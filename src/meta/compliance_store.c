@@ -193,28 +193,6 @@ enum err compliance_erase_version(struct meta *m, int64_t version_id, const char
     return e;
 }
 
-enum err compliance_tombstone(struct meta *m, int64_t version_id, json_t *obj)
-{
-    struct meta_conn *c = meta_read(m);
-    enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_stmt(c, "SELECT erased_at, erased_by, erase_reason FROM versions "
-                                    "WHERE id=? AND erased_at IS NOT NULL");
-    if (st != NULL) {
-        sqlite3_bind_int64(st, 1, version_id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            json_object_set_new(obj, "erased", json_true());
-            json_object_set_new(obj, "erased_at", json_integer(sqlite3_column_int64(st, 0)));
-            json_object_set_new(obj, "erased_by", json_string(cs_text(st, 1)));
-            json_object_set_new(obj, "erase_reason", json_string(cs_text(st, 2)));
-        }
-        e = rc == SQLITE_ROW || rc == SQLITE_DONE ? ERR_OK : ERR_IO;
-    }
-    meta_stmt_done(c, st);
-    meta_read_done(c);
-    return e;
-}
-
 /* ------------------------------------------------------- holds and locks */
 
 enum err compliance_blocked(struct meta *m, const char *path, int64_t now, char *why,

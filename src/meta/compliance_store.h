@@ -53,10 +53,6 @@ enum err compliance_versions(struct meta *m, const char *path, uint64_t version,
 enum err compliance_erase_version(struct meta *m, int64_t version_id, const char *by,
                                   const char *reason, int *blob_free);
 
-/* Adds the tombstone fields (erased, erased_at, erased_by, erase_reason) of
- * version_id to obj when it was erased. Errors: ERR_IO. */
-enum err compliance_tombstone(struct meta *m, int64_t version_id, json_t *obj);
-
 /*
  * Whether an action that deletes or erases path (an artifact path) is
  * blocked at time now by a legal hold or an unexpired retention lock. Returns

@@ -127,7 +127,9 @@ void meta_version_clear(struct meta_version *v);
  * newest version even when it is tombstoned (for version listings). */
 enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int include_deleted,
                              struct meta_version *v);
-/* A JSON object describing the version (and its artifact, parents and children). */
+/* A JSON object describing the version (and its artifact, parents and
+ * children); a crypto-shredded version also has erased, erased_at,
+ * erased_by and erase_reason. */
 enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out);
 /* All versions of an artifact as a JSON array, oldest first. */
 enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t **out);

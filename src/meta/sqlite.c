@@ -1080,11 +1080,21 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
     struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
     json_t *o = NULL;
-    sqlite3_stmt *st = meta_stmt(c, "SELECT " META_VERSION_ROW_COLUMNS " FROM versions WHERE id=?");
+    sqlite3_stmt *st =
+        meta_stmt(c, "SELECT " META_VERSION_ROW_COLUMNS
+                     ", erased_at, erased_by, erase_reason FROM versions WHERE id=?");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, v->version_id);
         if (sqlite3_step(st) == SQLITE_ROW) {
             o = meta_version_row_json(st);
+            if (sqlite3_column_type(st, 11) != SQLITE_NULL) { /* crypto-shredded */
+                json_object_set_new(o, "erased", json_true());
+                json_object_set_new(o, "erased_at", json_integer(sqlite3_column_int64(st, 11)));
+                const unsigned char *by = sqlite3_column_text(st, 12);
+                const unsigned char *why = sqlite3_column_text(st, 13);
+                json_object_set_new(o, "erased_by", json_string(by ? (const char *)by : ""));
+                json_object_set_new(o, "erase_reason", json_string(why ? (const char *)why : ""));
+            }
             e = ERR_OK;
         } else {
             e = ERR_NOT_FOUND;
