@@ -359,11 +359,18 @@ static void flush_locked(struct audit_log *log)
         pthread_cond_signal(&log->work_cv);
 }
 
+/* The framing of an event: one line, braces at both ends, bounded length.
+ * Enough for events made by audit_event_encode (audit_log_submit). */
+static int event_framed(const char *ev, size_t len)
+{
+    return len >= 2 && len <= AUDIT_EVENT_MAX && ev[0] == '{' && ev[len - 1] == '}' &&
+           memchr(ev, '\n', len) == NULL && memchr(ev, '\r', len) == NULL;
+}
+
 /* Checks that ev is one JSON object on one line. */
 static int event_valid(const char *ev, size_t len)
 {
-    if (len == 0 || len > AUDIT_EVENT_MAX || memchr(ev, '\n', len) != NULL ||
-        memchr(ev, '\r', len) != NULL)
+    if (!event_framed(ev, len))
         return 0;
     json_t *j = json_loadb(ev, len, 0, NULL);
     int ok = json_is_object(j);
@@ -409,14 +416,6 @@ enum err audit_log_append(struct audit_log *log, const char *event_json, size_t 
     if (rc == ERR_OK && index_out != NULL)
         *index_out = my;
     return rc;
-}
-
-/* The framing checks of event_valid without the parse, for events made by
- * audit_event_encode. */
-static int event_framed(const char *ev, size_t len)
-{
-    return len >= 2 && len <= AUDIT_EVENT_MAX && ev[0] == '{' && ev[len - 1] == '}' &&
-           memchr(ev, '\n', len) == NULL && memchr(ev, '\r', len) == NULL;
 }
 
 enum err audit_log_submit(struct audit_log *log, const char *event_json, size_t len,
