@@ -82,8 +82,9 @@ struct audit_log {
 
     /* The flusher writes what audit_log_submit queued and runs waiters. */
     pthread_t flusher;
-    int flusher_running;
-    int flusher_idle; /* waiting on work_cv */
+    int flusher_thread;  /* created (to join at close) */
+    int flusher_running; /* taking submits and waiters */
+    int flusher_idle;    /* waiting on work_cv */
     int flusher_stop;
     pthread_cond_t work_cv;
     struct audit_waiter *waiters;
@@ -355,7 +356,9 @@ static void flush_locked(struct audit_log *log)
     else if (log->pending.n > 0)
         pthread_cond_signal(&log->batch_cv[(id + 1) & 1]); /* the next leader */
     pthread_cond_broadcast(&log->flushed);
-    if (log->waiters != NULL || log->flusher_stop)
+    /* The flusher runs due waiters and writes what was queued meanwhile by
+     * audit_log_submit (no appender may be left to lead that flush). */
+    if (log->waiters != NULL || log->flusher_stop || log->pending.n > 0)
         pthread_cond_signal(&log->work_cv);
 }
 
@@ -563,6 +566,7 @@ static void *flusher_main(void *arg)
         pthread_cond_wait(&log->work_cv, &log->mu);
         log->flusher_idle = 0;
     }
+    log->flusher_running = 0; /* later submits and waiters are refused */
     pthread_mutex_unlock(&log->mu);
     return NULL;
 }
@@ -910,10 +914,13 @@ enum err audit_log_open(const char *dir, const struct audit_options *opt, struct
             log->timer_running = 1;
     }
     if (rc == ERR_OK) {
-        if (pthread_create(&log->flusher, NULL, flusher_main, log) != 0)
+        log->flusher_running = 1;
+        if (pthread_create(&log->flusher, NULL, flusher_main, log) != 0) {
+            log->flusher_running = 0;
             rc = ERR_INTERNAL;
-        else
-            log->flusher_running = 1;
+        } else {
+            log->flusher_thread = 1;
+        }
     }
     if (rc != ERR_OK) {
         if (log->timer_running) {
@@ -941,7 +948,7 @@ void audit_log_close(struct audit_log *log)
         pthread_mutex_unlock(&log->mu);
         pthread_join(log->timer, NULL);
     }
-    if (log->flusher_running) {
+    if (log->flusher_thread) {
         /* The flusher writes what is queued and runs every waiter first. */
         pthread_mutex_lock(&log->mu);
         log->flusher_stop = 1;

@@ -636,6 +636,9 @@ void http_stop(struct app *app, struct MHD_Daemon *d)
         return;
     /* Every held answer is released first: libmicrohttpd must not stop with
      * a connection still suspended. */
+    MHD_socket ls = MHD_quiesce_daemon(d); /* no new connections meanwhile */
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
     if (app->audit != NULL)
         audit_log_notify_close(app->audit);
     MHD_stop_daemon(d);

@@ -88,8 +88,10 @@ void meta_close(struct meta *m);
 enum err meta_open_readers(struct meta *m, unsigned n);
 /* Until meta_read_unpin, this thread's reads share one reader and one read
  * transaction (one snapshot, one lock acquisition) instead of one each.
- * Only around code that does not write: a write made meanwhile through the
- * main connection is not seen by the pinned reads. No-op without readers. */
+ * For code that reads what was there before it started: a write made
+ * meanwhile through the main connection (an API token's last use) is
+ * allowed but not seen by the pinned reads. A nested pin joins the outer
+ * one. No-op without readers. */
 void meta_read_pin(struct meta *m);
 void meta_read_unpin(struct meta *m);
 

@@ -440,6 +440,7 @@ void meta_close(struct meta *m)
 /* The reader pinned by this thread (meta_read_pin), and its store. */
 static _Thread_local struct meta_conn *pinned;
 static _Thread_local const struct meta *pinned_meta;
+static _Thread_local unsigned pin_nested; /* pins inside the outer one */
 
 struct meta_conn *meta_read(struct meta *m)
 {
@@ -482,6 +483,10 @@ static enum err conn_run(struct meta_conn *c, const char *sql)
 
 void meta_read_pin(struct meta *m)
 {
+    if (pinned != NULL && pinned_meta == m) {
+        pin_nested++; /* the outer pin's unpin ends the transaction */
+        return;
+    }
     if (m->n_readers == 0 || pinned != NULL)
         return;
     struct meta_conn *c = meta_read(m);
@@ -497,6 +502,10 @@ void meta_read_unpin(struct meta *m)
 {
     if (pinned == NULL || pinned_meta != m)
         return;
+    if (pin_nested > 0) {
+        pin_nested--;
+        return;
+    }
     struct meta_conn *c = pinned;
     pinned = NULL;
     pinned_meta = NULL;

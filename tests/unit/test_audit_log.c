@@ -1056,6 +1056,54 @@ static void test_notify_concurrent(void **state)
     assert_int_equal(rep.events, 401);
 }
 
+struct appender {
+    struct audit_log *log;
+    int stop;
+};
+
+static void *append_loop(void *p)
+{
+    struct appender *a = p;
+    char ev[256];
+    int el = event_of(ev, sizeof(ev), 0);
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE))
+        assert_int_equal(audit_log_append(a->log, ev, (size_t)el, NULL), ERR_OK);
+    return NULL;
+}
+
+/* An event submitted while another thread leads a flush is written by the
+ * flusher afterwards, even when nothing else happens in the log (no later
+ * append, submit or waiter to trigger it). */
+static void test_submit_during_flush(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_log *log = NULL;
+    assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
+    char ev[256];
+    int el = event_of(ev, sizeof(ev), 1);
+    for (int round = 0; round < 30; round++) {
+        struct appender a = {log, 0};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, append_loop, &a), 0);
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+        uint64_t idx = 0;
+        assert_int_equal(audit_log_submit(log, ev, (size_t)el, &idx), ERR_OK);
+        __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(th, NULL);
+        /* Only polling from here on: durable must turn 1 by itself. */
+        int d = 0;
+        for (int i = 0; i < 2000 && (d = audit_log_durable(log, idx)) == 0; i++) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+        assert_int_equal(d, 1);
+    }
+    audit_log_close(log);
+    struct audit_verify_report rep;
+    assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+}
+
 /* When the log fails, queued events never become durable: durable says -1,
  * waiters are refused, and submit fails closed. */
 static void test_submit_fail_closed(void **state)
@@ -1108,6 +1156,7 @@ int main(void)
         T(test_submit_and_notify),
         T(test_notify_concurrent),
         T(test_submit_fail_closed),
+        T(test_submit_during_flush),
         T(test_big_log_sparse_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
