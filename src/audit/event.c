@@ -50,43 +50,117 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
     return len;
 }
 
-/* A JSON string of s, cut to AUDIT_FIELD_MAX bytes on a character boundary,
- * invalid UTF-8 bytes replaced by '?'. NULL s gives JSON null. */
-static json_t *safe_string(const char *s)
+/* A growing output buffer; oom is set (and further output dropped) when
+ * memory runs out. */
+struct jbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
 {
-    if (s == NULL)
-        return json_null();
+    if (b->oom)
+        return;
+    if (n > b->cap - b->len) {
+        size_t ncap = b->cap ? b->cap : 1024;
+        while (ncap - b->len < n)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (np == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void jb_lit(struct jbuf *b, const char *s)
+{
+    jb_put(b, s, strlen(s));
+}
+
+/* A JSON string of s, cut to AUDIT_FIELD_MAX bytes (then "..."), invalid
+ * UTF-8 bytes replaced by '?', quotes, backslashes and control characters
+ * escaped. NULL s gives JSON null. */
+static void jb_str(struct jbuf *b, const char *s)
+{
+    if (s == NULL) {
+        jb_lit(b, "null");
+        return;
+    }
     size_t n = strlen(s);
     int cut = n > AUDIT_FIELD_MAX;
     if (cut)
         n = AUDIT_FIELD_MAX;
-    char *buf = malloc(n + 4);
-    if (buf == NULL)
-        return NULL;
-    size_t i = 0, o = 0;
+    jb_put(b, "\"", 1);
+    size_t i = 0;
     while (i < n) {
-        size_t l = utf8_seq((const unsigned char *)s + i, n - i);
-        if (l == 0) {
-            buf[o++] = '?';
-            i++;
-        } else {
-            memcpy(buf + o, s + i, l);
-            o += l;
-            i += l;
+        size_t run = i; /* bytes copied as they are */
+        while (run < n) {
+            unsigned char c = (unsigned char)s[run];
+            if (c < 0x80 && c >= 0x20 && c != '"' && c != '\\') {
+                run++;
+                continue;
+            }
+            size_t l = c < 0x80 ? 0 : utf8_seq((const unsigned char *)s + run, n - run);
+            if (l == 0)
+                break;
+            run += l;
+        }
+        jb_put(b, s + i, run - i);
+        i = run;
+        if (i >= n)
+            break;
+        unsigned char c = (unsigned char)s[i++];
+        char esc[8];
+        switch (c) {
+        case '"':
+            jb_lit(b, "\\\"");
+            break;
+        case '\\':
+            jb_lit(b, "\\\\");
+            break;
+        case '\n':
+            jb_lit(b, "\\n");
+            break;
+        case '\r':
+            jb_lit(b, "\\r");
+            break;
+        case '\t':
+            jb_lit(b, "\\t");
+            break;
+        default:
+            if (c < 0x20) {
+                snprintf(esc, sizeof(esc), "\\u%04x", c);
+                jb_lit(b, esc);
+            } else {
+                jb_put(b, "?", 1); /* not valid UTF-8 */
+            }
+            break;
         }
     }
-    if (cut) {
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    json_t *j = json_stringn(buf, o);
-    free(buf);
-    return j;
+    if (cut)
+        jb_put(b, "...", 3);
+    jb_put(b, "\"", 1);
 }
 
-static int set_new(json_t *o, const char *key, json_t *v)
+static void jb_int(struct jbuf *b, long long v)
 {
-    return v == NULL ? -1 : json_object_set_new(o, key, v);
+    char num[24];
+    int k = snprintf(num, sizeof(num), "%lld", v);
+    jb_put(b, num, (size_t)k);
+}
+
+/* ,"key": */
+static void jb_key(struct jbuf *b, const char *key)
+{
+    jb_put(b, ",\"", 2);
+    jb_lit(b, key);
+    jb_put(b, "\":", 2);
 }
 
 enum err audit_event_encode(const struct audit_event *ev, char **json_out, size_t *len_out)
@@ -99,39 +173,71 @@ enum err audit_event_encode(const struct audit_event *ev, char **json_out, size_
         audit_event_time_now(now, sizeof(now));
         time = now;
     }
-    json_t *o = json_object();
-    json_t *st = json_array();
-    int bad = o == NULL || st == NULL;
+    /* Written directly, in this field order (it is the documented one);
+     * the verifier and every reader parse it as JSON. */
+    struct jbuf b = {NULL, 0, 0, 0};
+    jb_lit(&b, "{\"v\":");
+    jb_int(&b, AUDIT_EVENT_VERSION);
+    jb_key(&b, "time");
+    jb_str(&b, time);
+    jb_key(&b, "request_id");
+    jb_str(&b, ev->request_id);
+    jb_key(&b, "principal");
+    jb_str(&b, ev->principal);
+    jb_key(&b, "auth_method");
+    jb_str(&b, ev->auth_method);
+    jb_key(&b, "mfa");
+    jb_lit(&b, ev->mfa ? "true" : "false");
+    jb_key(&b, "source_ip");
+    jb_str(&b, ev->source_ip);
+    jb_key(&b, "user_agent");
+    jb_str(&b, ev->user_agent);
+    jb_key(&b, "action");
+    jb_str(&b, ev->action);
+    jb_key(&b, "resource");
+    jb_str(&b, ev->resource);
+    jb_key(&b, "decision");
+    jb_lit(&b, ev->allow ? "\"allow\"" : "\"deny\"");
+    jb_key(&b, "reason");
+    jb_str(&b, ev->reason);
+    jb_key(&b, "statements");
+    jb_put(&b, "[", 1);
     size_t ns = ev->n_statements < AUDIT_STATEMENTS_MAX ? ev->n_statements : AUDIT_STATEMENTS_MAX;
-    for (size_t i = 0; !bad && i < ns; i++)
-        bad = json_array_append_new(st, safe_string(ev->statements[i])) != 0;
-    bad = bad || set_new(o, "v", json_integer(AUDIT_EVENT_VERSION)) ||
-          set_new(o, "time", safe_string(time)) ||
-          set_new(o, "request_id", safe_string(ev->request_id)) ||
-          set_new(o, "principal", safe_string(ev->principal)) ||
-          set_new(o, "auth_method", safe_string(ev->auth_method)) ||
-          set_new(o, "mfa", json_boolean(ev->mfa)) ||
-          set_new(o, "source_ip", safe_string(ev->source_ip)) ||
-          set_new(o, "user_agent", safe_string(ev->user_agent)) ||
-          set_new(o, "action", safe_string(ev->action)) ||
-          set_new(o, "resource", safe_string(ev->resource)) ||
-          set_new(o, "decision", json_string(ev->allow ? "allow" : "deny")) ||
-          set_new(o, "reason", safe_string(ev->reason)) || json_object_set(o, "statements", st) ||
-          set_new(o, "status", json_integer(ev->status)) ||
-          set_new(o, "bytes", json_integer(ev->bytes)) ||
-          (ev->sha256 != NULL && set_new(o, "sha256", safe_string(ev->sha256))) ||
-          (ev->detail != NULL && json_object_set(o, "detail", ev->detail));
-    json_decref(st);
-    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    if (s == NULL)
+    for (size_t i = 0; i < ns; i++) {
+        if (i > 0)
+            jb_put(&b, ",", 1);
+        jb_str(&b, ev->statements[i]);
+    }
+    jb_put(&b, "]", 1);
+    jb_key(&b, "status");
+    jb_int(&b, ev->status);
+    jb_key(&b, "bytes");
+    jb_int(&b, (long long)ev->bytes);
+    if (ev->sha256 != NULL) {
+        jb_key(&b, "sha256");
+        jb_str(&b, ev->sha256);
+    }
+    if (ev->detail != NULL) {
+        char *d = json_dumps(ev->detail, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (d == NULL) {
+            free(b.p);
+            return ERR_INTERNAL;
+        }
+        jb_key(&b, "detail");
+        jb_lit(&b, d);
+        free(d);
+    }
+    jb_put(&b, "}", 2); /* with the terminating NUL */
+    if (b.oom) {
+        free(b.p);
         return ERR_INTERNAL;
-    size_t len = strlen(s);
+    }
+    size_t len = b.len - 1;
     if (len > AUDIT_EVENT_MAX) {
-        free(s);
+        free(b.p);
         return ERR_INVALID;
     }
-    *json_out = s;
+    *json_out = b.p;
     *len_out = len;
     return ERR_OK;
 }

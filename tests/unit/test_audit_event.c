@@ -142,13 +142,161 @@ static void test_invalid(void **state)
     assert_null(s);
 }
 
+/* The reference for a string field: cut to AUDIT_FIELD_MAX bytes, every
+ * byte that does not start a valid UTF-8 sequence (by jansson's own check)
+ * replaced by '?', "..." appended when cut. */
+static char *reference(const char *s)
+{
+    size_t n = strlen(s);
+    int cut = n > AUDIT_FIELD_MAX;
+    if (cut)
+        n = AUDIT_FIELD_MAX;
+    char *out = malloc(n + 4);
+    assert_non_null(out);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t l = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        json_t *j = i + l <= n ? json_stringn(s + i, l) : NULL;
+        if (j == NULL) {
+            out[o++] = '?';
+            i++;
+        } else {
+            memcpy(out + o, s + i, l);
+            o += l;
+            i += l;
+            json_decref(j);
+        }
+    }
+    if (cut) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void random_text(char *buf, size_t len, unsigned *seed)
+{
+    static const char *const pieces[] = {"a",
+                                         "\"",
+                                         "\\",
+                                         "\n",
+                                         "\r",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "/",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xc3",
+                                         "\xe2\x82",
+                                         "\xff",
+                                         "\xed\xa0\x80",
+                                         "\xc0\xaf",
+                                         "{",
+                                         "}",
+                                         ":",
+                                         ","};
+    size_t o = 0;
+    while (o + 5 < len) {
+        const char *p = pieces[rand_r(seed) % (sizeof(pieces) / sizeof(pieces[0]))];
+        size_t l = strlen(p);
+        memcpy(buf + o, p, l);
+        o += l;
+        if (rand_r(seed) % 40 == 0)
+            break;
+    }
+    buf[o] = '\0';
+}
+
+/* 2000 events with random hostile strings in every text field: each encodes
+ * to one line of JSON that parses, with the fields in the documented order
+ * and each string equal to the reference sanitisation. */
+static void test_random_strings(void **state)
+{
+    (void)state;
+    unsigned seed = 12345;
+    static char f[6][1400];
+    for (int round = 0; round < 2000; round++) {
+        for (int i = 0; i < 6; i++)
+            random_text(f[i], round % 50 == 0 ? sizeof(f[i]) : 64, &seed);
+        const char *stmts[2] = {f[4], f[5]};
+        struct audit_event ev = {.time = "2026-01-01T00:00:00.000Z",
+                                 .request_id = f[0],
+                                 .principal = f[1],
+                                 .auth_method = "password",
+                                 .source_ip = "::1",
+                                 .user_agent = f[2],
+                                 .action = "artifact:Read",
+                                 .resource = f[3],
+                                 .allow = round % 2,
+                                 .reason = NULL,
+                                 .statements = stmts,
+                                 .n_statements = 2,
+                                 .status = 200,
+                                 .bytes = -1 - round};
+        char *js = NULL;
+        size_t len = 0;
+        assert_int_equal(audit_event_encode(&ev, &js, &len), ERR_OK);
+        assert_int_equal(strlen(js), len);
+        assert_null(memchr(js, '\n', len));
+        json_error_t err;
+        json_t *o = json_loadb(js, len, 0, &err);
+        if (o == NULL)
+            fail_msg("not JSON (%s): %s", err.text, js);
+        const char *keys[] = {"v",        "time",      "request_id", "principal", "auth_method",
+                              "mfa",      "source_ip", "user_agent", "action",    "resource",
+                              "decision", "reason",    "statements", "status",    "bytes"};
+        size_t k = 0;
+        const char *key;
+        json_t *val;
+        json_object_foreach(o, key, val)
+        {
+            assert_true(k < sizeof(keys) / sizeof(keys[0]));
+            (void)val;
+            k++;
+        }
+        assert_int_equal(k, sizeof(keys) / sizeof(keys[0]));
+        /* Order: each key appears in the text after the previous one. */
+        const char *at = js;
+        for (size_t i = 0; i < k; i++) {
+            char q[32];
+            snprintf(q, sizeof(q), "\"%s\":", keys[i]);
+            const char *hit = strstr(at, q);
+            assert_non_null(hit);
+            at = hit;
+        }
+        const char *fields[] = {"request_id", "principal", "user_agent", "resource"};
+        for (int i = 0; i < 4; i++) {
+            char *want = reference(f[i]);
+            assert_string_equal(json_string_value(json_object_get(o, fields[i])), want);
+            free(want);
+        }
+        for (int i = 0; i < 2; i++) {
+            char *want = reference(f[4 + i]);
+            assert_string_equal(
+                json_string_value(json_array_get(json_object_get(o, "statements"), (size_t)i)),
+                want);
+            free(want);
+        }
+        assert_true(json_is_null(json_object_get(o, "reason")));
+        assert_int_equal(json_integer_value(json_object_get(o, "bytes")), -1 - round);
+        assert_string_equal(json_string_value(json_object_get(o, "decision")),
+                            round % 2 ? "allow" : "deny");
+        json_decref(o);
+        free(js);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_event),
-        cmocka_unit_test(test_minimal_event),
-        cmocka_unit_test(test_hostile_strings),
-        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_full_event),      cmocka_unit_test(test_minimal_event),
+        cmocka_unit_test(test_hostile_strings), cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_random_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
