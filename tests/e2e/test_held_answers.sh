@@ -23,23 +23,34 @@ status=$(api PUT "/v1/objects/held/dev/model?kind=model" -H "Authorization: Bear
     -H 'Content-Type: application/octet-stream' --data-binary @"$E2E_ROOT/m.bin")
 assert_eq "$status" 201 "push the artifact the reads fetch"
 
-# flood N OUT: N reads, 48 at a time, of the artifact's metadata (odd ones)
-# and content (even ones); one line "STATUS REQUEST-ID" per answer in OUT.
+# flood_cfg N CFG: a curl config of N reads of the artifact's metadata (odd
+# ones) and content (even ones).
+flood_cfg() {
+    awk -v n="$1" -v u="$SERVER_URL" 'BEGIN {
+        for (i = 1; i <= n; i++) {
+            printf "url = \"%s/v1/%s/held/dev/model\"\noutput = \"/dev/null\"\n",
+                u, (i % 2 ? "artifacts" : "objects")
+        }
+    }' >"$2"
+}
+
+# flood CFG OUT: the reads of CFG, 48 at a time; one line "STATUS REQUEST-ID"
+# per answer in OUT.
 flood() {
-    local n="$1" out="$2" cfg="$E2E_ROOT/flood-$RANDOM.cfg" i
-    : >"$cfg"
-    for i in $(seq 1 "$n"); do
-        if [ $((i % 2)) -eq 1 ]; then
-            printf 'url = "%s/v1/artifacts/held/dev/model"\n' "$SERVER_URL" >>"$cfg"
-        else
-            printf 'url = "%s/v1/objects/held/dev/model"\n' "$SERVER_URL" >>"$cfg"
-        fi
-        printf 'output = "/dev/null"\n' >>"$cfg"
-    done
     curl -s --parallel --parallel-max 48 --max-time 60 --cacert "$DATA/tls/ca.pem" \
         -H "Authorization: Bearer $TOKEN" -w '%{http_code} %header{x-request-id}\n' \
-        -K "$cfg" >"$out" 2>/dev/null
+        -K "$1" >"$2" 2>/dev/null
     return 0
+}
+
+# wait_answers OUT N: waits (up to 60 s) until OUT holds N answers.
+wait_answers() {
+    local i
+    for i in $(seq 1 600); do
+        [ "$(grep -c '^200 ' "$1" 2>/dev/null)" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 # events_with_ids IDS: of the request ids (one per line in IDS), how many
@@ -68,7 +79,8 @@ PY
 }
 
 log "400 concurrent reads through two worker threads"
-flood 400 "$E2E_ROOT/flood1.txt"
+flood_cfg 400 "$E2E_ROOT/flood1.cfg"
+flood "$E2E_ROOT/flood1.cfg" "$E2E_ROOT/flood1.txt"
 assert_eq "$(wc -l <"$E2E_ROOT/flood1.txt")" 400 "every read is answered"
 assert_eq "$(grep -c '^200 ' "$E2E_ROOT/flood1.txt")" 400 "every read is answered 200"
 awk '$1 == 200 {print $2}' "$E2E_ROOT/flood1.txt" >"$E2E_ROOT/ids1.txt"
@@ -78,10 +90,11 @@ assert_eq "$(events_with_ids "$E2E_ROOT/ids1.txt")" "400 0 0" \
 check "the server is still up" kill -0 "$SERVER_PID"
 
 log "SIGKILL during a flood: every answered read is in the log"
-flood 20000 "$E2E_ROOT/flood2.txt" &
+flood_cfg 20000 "$E2E_ROOT/flood2.cfg"
+flood "$E2E_ROOT/flood2.cfg" "$E2E_ROOT/flood2.txt" &
 FLOOD=$!
 bg_track "$FLOOD"
-sleep 1.5
+wait_answers "$E2E_ROOT/flood2.txt" 200 || log "the flood was slow to start"
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
 wait "$FLOOD" 2>/dev/null
@@ -97,10 +110,11 @@ assert_eq "$dup" 0 "no read was recorded twice"
 log "SIGTERM during a flood: a clean stop"
 server_start "$DATA" --threads 2 || { fail "server restarts after SIGKILL"; e2e_finish; }
 ok "server restarts after SIGKILL"
-flood 20000 "$E2E_ROOT/flood3.txt" &
+flood_cfg 20000 "$E2E_ROOT/flood3.cfg"
+flood "$E2E_ROOT/flood3.cfg" "$E2E_ROOT/flood3.txt" &
 FLOOD=$!
 bg_track "$FLOOD"
-sleep 1.5
+wait_answers "$E2E_ROOT/flood3.txt" 200 || log "the flood was slow to start"
 run_cmd server_stop TERM
 assert_eq "$LAST_RC" 0 "the server stops cleanly with reads in flight"
 wait "$FLOOD" 2>/dev/null
