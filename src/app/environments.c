@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
+
 #define ENV_MAX_DURATION (10LL * 366 * 86400)
 
 static const char env_default_json[] =
@@ -335,8 +337,7 @@ enum err env_config_write_default(const char *data_dir)
     if (fd < 0)
         return errno == EEXIST ? ERR_OK : ERR_IO;
     size_t len = sizeof(env_default_json) - 1;
-    ssize_t w = write(fd, env_default_json, len);
-    int rc = fsync(fd);
+    int ok = file_write_all(fd, env_default_json, len) == 0 && fsync(fd) == 0;
     close(fd);
-    return w == (ssize_t)len && rc == 0 ? ERR_OK : ERR_IO;
+    return ok ? ERR_OK : ERR_IO;
 }

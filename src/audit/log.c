@@ -8,6 +8,7 @@
 #include "audit/merkle.h"
 #include "audit/scan.h"
 #include "audit/sth.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -115,21 +116,6 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 static int path_join(char *out, const char *dir, const char *name)
@@ -253,7 +239,7 @@ static enum err sign_head_locked(struct audit_log *log)
     if (n < 0)
         return ERR_INTERNAL;
     line[n++] = '\n';
-    if (write_all(log->hfd, line, (size_t)n) != 0 || fdatasync(log->hfd) != 0) {
+    if (file_write_all(log->hfd, line, (size_t)n) != 0 || fdatasync(log->hfd) != 0) {
         log->failed = 1;
         log_error("audit: cannot write %s/heads.log: %s; failing closed", log->dir,
                   strerror(errno));
@@ -325,7 +311,7 @@ static void flush_locked(struct audit_log *log)
     pthread_mutex_unlock(&log->mu);
 
     const struct buffer *b = &log->inflight; /* only this thread touches it while flushing */
-    int ok = write_all(log->efd, b->data, b->len) == 0 && fdatasync(log->efd) == 0;
+    int ok = file_write_all(log->efd, b->data, b->len) == 0 && fdatasync(log->efd) == 0;
     int saved = errno;
 
     pthread_mutex_lock(&log->mu);

@@ -1,5 +1,6 @@
 #include "audit/sth.h"
 
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -154,20 +155,7 @@ static enum err write_new_file(const char *path, const void *data, size_t len, m
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return ERR_IO;
-    const uint8_t *p = data;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, p + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            close(fd);
-            unlink(path);
-            return ERR_IO;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
+    if (file_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         close(fd);
         unlink(path);
         return ERR_IO;

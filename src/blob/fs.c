@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -104,19 +105,12 @@ int blob_upload_write(void *ctx, const uint8_t *buf, size_t len)
         up->failed = 1;
         return -1;
     }
-    while (len > 0) {
-        ssize_t w = write(up->fd, buf, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("upload write failed: %s", strerror(errno));
-            up->failed = 1;
-            return -1;
-        }
-        buf += w;
-        len -= (size_t)w;
-        up->written += (uint64_t)w;
+    if (file_write_all(up->fd, buf, len) != 0) {
+        log_error("upload write failed: %s", strerror(errno));
+        up->failed = 1;
+        return -1;
     }
+    up->written += (uint64_t)len;
     /* Start write-back as the upload streams, so that the fsync at commit
      * has little left to do and a large upload is answered promptly. */
     if (up->written - up->flushed >= BLOB_WRITEBACK_CHUNK) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/file.h"
 #include "util/secure.h"
 
 #define CLIENT_MAX_JSON (16u << 20)
@@ -86,7 +87,7 @@ static json_t *client_store_load(void)
 
 int client_store_save(const struct client *c)
 {
-    char dir[1024], path[1100], tmp[1200];
+    char dir[1024], path[1100];
     if (client_config_dir(dir, sizeof(dir)) != 0)
         return -1;
     char parent[1024];
@@ -99,25 +100,13 @@ int client_store_save(const struct client *c)
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return -1;
     snprintf(path, sizeof(path), "%s/credentials.json", dir);
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "server", c->server, "ca", c->ca, "token",
                           c->token, "user", c->user);
     char *text = json_dumps(o, JSON_INDENT(2));
     json_decref(o);
     if (text == NULL)
         return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    int rc = -1;
-    if (fd >= 0) {
-        size_t len = strlen(text);
-        if (write(fd, text, len) == (ssize_t)len && fsync(fd) == 0)
-            rc = 0;
-        close(fd);
-        if (rc == 0 && rename(tmp, path) != 0)
-            rc = -1;
-        if (rc != 0)
-            unlink(tmp);
-    }
+    int rc = file_replace_private(path, text, strlen(text));
     secure_free_str(text);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "keys/masterkey.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -368,79 +369,18 @@ done:
 
 /* ---- file handling ---- */
 
-static int keyring_write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* fsyncs the directory holding path so a rename or create survives a crash. */
-static int keyring_sync_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL) {
-        memcpy(dir, ".", 2);
-    } else if (slash == path) {
-        memcpy(dir, "/", 2);
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof(dir))
-            return -1;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Atomically replaces path with the serialized keyring (temp file, fsync, rename, dir fsync). */
 static enum err keyring_save(const struct keyring *kr)
 {
-    char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", kr->path);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
-        return ERR_INVALID;
     char *text = keyring_serialize(kr);
     if (text == NULL)
         return ERR_INTERNAL;
     size_t len = strlen(text);
-    enum err rc = ERR_IO;
-    int fd = mkostemp(tmp, O_CLOEXEC); /* O_CREAT|O_EXCL, mode 0600 */
-    if (fd < 0) {
-        log_error("keyring %s: cannot create temporary file: %s", kr->path, strerror(errno));
-        goto done;
-    }
-    if (fchmod(fd, 0600) != 0 || keyring_write_all(fd, text, len) != 0 ||
-        keyring_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
+    enum err rc = ERR_OK;
+    if (file_replace_private(kr->path, text, len) != 0) {
         log_error("keyring %s: cannot write: %s", kr->path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto done;
+        rc = errno == ENAMETOOLONG ? ERR_INVALID : ERR_IO;
     }
-    if (close(fd) != 0 || rename(tmp, kr->path) != 0) {
-        log_error("keyring %s: cannot replace: %s", kr->path, strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    if (keyring_sync_dir(kr->path) != 0) {
-        log_error("keyring %s: cannot sync directory: %s", kr->path, strerror(errno));
-        goto done;
-    }
-    rc = ERR_OK;
-done:
     secure_wipe(text, len);
     free(text);
     return rc;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -153,16 +154,8 @@ enum err masterkey_generate_file(const char *path, uint8_t key[MASTERKEY_LEN])
     hex_encode(key, MASTERKEY_LEN, hex);
     hex[2 * MASTERKEY_LEN] = '\n';
     rc = ERR_IO;
-    size_t off = 0, len = 2 * MASTERKEY_LEN + 1;
-    while (off < len) {
-        ssize_t n = write(fd, hex + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto fail;
-        off += (size_t)n;
-    }
-    if (fchmod(fd, 0600) != 0 || fsync(fd) != 0)
+    if (file_write_all(fd, hex, 2 * MASTERKEY_LEN + 1) != 0 || fchmod(fd, 0600) != 0 ||
+        fsync(fd) != 0)
         goto fail;
     secure_wipe(hex, sizeof(hex));
     if (close(fd) != 0) {

@@ -16,6 +16,7 @@
 #include "keys/rotate.h"
 #include "meta/keys_store.h"
 #include "meta/meta.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -115,11 +116,10 @@ static enum err migrate_remove_keyring(const char *path)
         rc = ERR_OK;
         while (left > 0 && rc == ERR_OK) {
             size_t chunk = left > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)left;
-            ssize_t w = write(fd, zeros, chunk);
-            if (w <= 0)
+            if (file_write_all(fd, zeros, chunk) != 0)
                 rc = ERR_IO;
             else
-                left -= w;
+                left -= (off_t)chunk;
         }
         if (rc == ERR_OK && fsync(fd) != 0)
             rc = ERR_IO;

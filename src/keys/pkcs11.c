@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -855,12 +856,11 @@ done:
 
 enum err pkcs11_config_save(const char *data_dir, const struct pkcs11_config *cfg)
 {
-    char path[PATH_MAX], tmp[PATH_MAX];
+    char path[PATH_MAX];
     if (data_dir == NULL || cfg == NULL)
         return ERR_INVALID;
     int n = snprintf(path, sizeof(path), "%s/" PKCS11_PROVIDER_FILE, data_dir);
-    int m = snprintf(tmp, sizeof(tmp), "%s/" PKCS11_PROVIDER_FILE ".tmp.XXXXXX", data_dir);
-    if (n < 0 || (size_t)n >= sizeof(path) || m < 0 || (size_t)m >= sizeof(tmp))
+    if (n < 0 || (size_t)n >= sizeof(path))
         return ERR_INVALID;
     json_t *root = json_pack("{s:s, s:s, s:s}", "provider", "pkcs11", "module", cfg->module,
                              "token", cfg->token);
@@ -870,35 +870,11 @@ enum err pkcs11_config_save(const char *data_dir, const struct pkcs11_config *cf
     json_decref(root);
     if (text == NULL)
         return ERR_INTERNAL;
-    enum err rc = ERR_IO;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd >= 0) {
-        size_t len = strlen(text), off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, text + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-        int ok = off == len && write(fd, "\n", 1) == 1 && fchmod(fd, 0600) == 0 && fsync(fd) == 0;
-        if (close(fd) == 0 && ok && rename(tmp, path) == 0) {
-            rc = ERR_OK;
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof(dir), "%s/keys", data_dir);
-            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                if (fsync(dfd) != 0)
-                    rc = ERR_IO;
-                close(dfd);
-            }
-        } else {
-            unlink(tmp);
-        }
-    }
-    if (rc != ERR_OK)
+    enum err rc = ERR_OK;
+    if (file_replace_private(path, text, strlen(text)) != 0) {
         log_error("cannot write %s: %s", path, strerror(errno));
+        rc = errno == ENAMETOOLONG ? ERR_INVALID : ERR_IO;
+    }
     free(text);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -271,20 +272,6 @@ static BIO *certgen_key_pem(EVP_PKEY *key)
     return bio;
 }
 
-static int certgen_write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Moves tmp to name within dirfd without ever replacing an existing name. */
 static enum err certgen_publish(int dirfd, const char *tmp, const char *name)
 {
@@ -326,7 +313,7 @@ static enum err certgen_write_file(int dirfd, struct certgen_file *f)
         log_error("tls: cannot create %s: %s", tmp, strerror(errno));
         return ERR_IO;
     }
-    int ok = certgen_write_all(fd, data, (size_t)len) == 0 && fsync(fd) == 0;
+    int ok = file_write_all(fd, data, (size_t)len) == 0 && fsync(fd) == 0;
     int saved_errno = errno;
     if (close(fd) != 0 && ok) {
         ok = 0;
