@@ -13,17 +13,6 @@
 
 /* Runs a prepared statement to completion; maps constraint failures to
  * ERR_CONFLICT. Finalizes st. Caller holds the lock. */
-static enum err authn_store_step_done(sqlite3_stmt *st)
-{
-    if (st == NULL)
-        return ERR_IO;
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return ERR_OK;
-    return rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : ERR_IO;
-}
-
 /* ----------------------------------------------------------------- totp */
 
 enum err meta_totp_get(struct meta *m, int64_t user_id, struct meta_totp *t)
@@ -98,7 +87,7 @@ enum err meta_totp_put_pending(struct meta *m, const struct meta_totp *t)
             sqlite3_bind_blob(st, 4, t->recovery_salt, META_TOTP_SALT_LEN, SQLITE_STATIC);
             sqlite3_bind_int64(st, 5, meta_now());
         }
-        e = authn_store_step_done(st);
+        e = meta_step_done(st);
     }
     if (e == ERR_OK)
         e = meta_exec(&m->w, "COMMIT");
@@ -147,7 +136,7 @@ enum err meta_totp_confirm(struct meta *m, int64_t user_id, uint64_t step,
         sqlite3_stmt *st = meta_prepare(&m->w, "DELETE FROM mfa_recovery WHERE user_id=?");
         if (st != NULL)
             sqlite3_bind_int64(st, 1, user_id);
-        e = authn_store_step_done(st);
+        e = meta_step_done(st);
     }
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
         sqlite3_stmt *st =
@@ -156,7 +145,7 @@ enum err meta_totp_confirm(struct meta *m, int64_t user_id, uint64_t step,
             sqlite3_bind_int64(st, 1, user_id);
             sqlite3_bind_blob(st, 2, hashes[i], 32, SQLITE_STATIC);
         }
-        e = authn_store_step_done(st);
+        e = meta_step_done(st);
     }
     if (e == ERR_OK)
         e = meta_exec(&m->w, "COMMIT");
@@ -190,7 +179,7 @@ enum err meta_totp_delete(struct meta *m, int64_t user_id)
         sqlite3_stmt *st = meta_prepare(&m->w, sql[i]);
         if (st != NULL)
             sqlite3_bind_int64(st, 1, user_id);
-        e = authn_store_step_done(st);
+        e = meta_step_done(st);
     }
     if (e == ERR_OK)
         e = meta_exec(&m->w, "COMMIT");
@@ -279,7 +268,7 @@ enum err meta_apitoken_create(struct meta *m, const char *name, int64_t owner_id
         sqlite3_bind_int64(st, 6, meta_now());
         sqlite3_bind_int64(st, 7, expires_at);
     }
-    enum err e = authn_store_step_done(st);
+    enum err e = meta_step_done(st);
     if (e == ERR_OK)
         *id_out = sqlite3_last_insert_rowid(m->w.db);
     pthread_mutex_unlock(&m->w.lock);
@@ -367,37 +356,15 @@ void meta_apitoken_clear(struct meta_apitoken *t)
 
 enum err meta_apitoken_touch(struct meta *m, int64_t id, int64_t now, const char *ip)
 {
-    pthread_mutex_lock(&m->w.lock);
-    sqlite3_stmt *st =
-        meta_prepare(&m->w, "UPDATE api_tokens SET last_used_at=?, last_used_ip=? WHERE id=?");
-    if (st != NULL) {
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, id);
-    }
-    enum err e = authn_store_step_done(st);
-    pthread_mutex_unlock(&m->w.lock);
-    return e;
+    return meta_credential_touch(
+        m, "UPDATE api_tokens SET last_used_at=?, last_used_ip=? WHERE id=?", id, now, ip);
 }
 
 enum err meta_apitoken_revoke(struct meta *m, int64_t id, const char *by)
 {
-    pthread_mutex_lock(&m->w.lock);
-    enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(
-        &m->w,
-        "UPDATE api_tokens SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL");
-    if (st != NULL) {
-        sqlite3_bind_int64(st, 1, meta_now());
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, id);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
-    }
-    pthread_mutex_unlock(&m->w.lock);
-    return e;
+    return meta_credential_revoke(
+        m, "UPDATE api_tokens SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL", id,
+        by);
 }
 
 enum err meta_apitoken_list(struct meta *m, int64_t owner_id, json_t **out)
@@ -462,7 +429,7 @@ enum err meta_oidc_put(struct meta *m, const char *name, json_t *config, const c
         sqlite3_bind_int64(st, 3, meta_now());
         sqlite3_bind_text(st, 4, by, -1, SQLITE_STATIC);
     }
-    enum err e = authn_store_step_done(st);
+    enum err e = meta_step_done(st);
     pthread_mutex_unlock(&m->w.lock);
     free(text);
     return e;

@@ -60,6 +60,16 @@ void meta_stmt_done(struct meta_conn *c, sqlite3_stmt *st);
 struct meta_conn *meta_read(struct meta *m);
 void meta_read_done(struct meta_conn *c);
 int64_t meta_now(void);
+/* Steps st once and finalizes it (NULL: ERR_IO): ERR_OK when done,
+ * ERR_CONFLICT on a constraint, else ERR_IO. Caller holds the lock. */
+enum err meta_step_done(sqlite3_stmt *st);
+/* For credential tables (api_tokens, service_certs): records the last use
+ * of row id (sql: "UPDATE T SET last_used_at=?, last_used_ip=? WHERE id=?"),
+ * or revokes it (sql: "UPDATE T SET revoked_at=?, revoked_by=? WHERE id=?
+ * AND revoked_at IS NULL"; ERR_NOT_FOUND when no live row). Take the lock. */
+enum err meta_credential_touch(struct meta *m, const char *sql, int64_t id, int64_t now,
+                               const char *ip);
+enum err meta_credential_revoke(struct meta *m, const char *sql, int64_t id, const char *by);
 /* Parses a JSON text column; NULL if NULL or malformed. */
 json_t *meta_column_json(sqlite3_stmt *st, int col);
 

@@ -313,6 +313,50 @@ enum err meta_exec(struct meta_conn *c, const char *sql)
     return ERR_OK;
 }
 
+enum err meta_step_done(sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return ERR_IO;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return ERR_OK;
+    return rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : ERR_IO;
+}
+
+enum err meta_credential_touch(struct meta *m, const char *sql, int64_t id, int64_t now,
+                               const char *ip)
+{
+    pthread_mutex_lock(&m->w.lock);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, id);
+    }
+    enum err e = meta_step_done(st);
+    pthread_mutex_unlock(&m->w.lock);
+    return e;
+}
+
+enum err meta_credential_revoke(struct meta *m, const char *sql, int64_t id, const char *by)
+{
+    pthread_mutex_lock(&m->w.lock);
+    enum err e = ERR_IO;
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, meta_now());
+        sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, id);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+    }
+    pthread_mutex_unlock(&m->w.lock);
+    return e;
+}
+
 static enum err meta_migrate(struct meta *m)
 {
     sqlite3_stmt *st;

@@ -10,17 +10,6 @@
 #include "meta/meta_int.h"
 #include "util/secure.h"
 
-static enum err svccert_step_done(sqlite3_stmt *st)
-{
-    if (st == NULL)
-        return ERR_IO;
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return ERR_OK;
-    return rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : ERR_IO;
-}
-
 enum err meta_svccert_create(struct meta *m, const char *name, int64_t owner_id,
                              const uint8_t fingerprint[32], json_t *roles, const char *scope,
                              int64_t *id_out)
@@ -39,7 +28,7 @@ enum err meta_svccert_create(struct meta *m, const char *name, int64_t owner_id,
         sqlite3_bind_text(st, 5, scope != NULL ? scope : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, meta_now());
     }
-    enum err e = svccert_step_done(st);
+    enum err e = meta_step_done(st);
     if (e == ERR_OK)
         *id_out = sqlite3_last_insert_rowid(m->w.db);
     pthread_mutex_unlock(&m->w.lock);
@@ -129,37 +118,15 @@ void meta_svccert_clear(struct meta_svccert *c)
 
 enum err meta_svccert_touch(struct meta *m, int64_t id, int64_t now, const char *ip)
 {
-    pthread_mutex_lock(&m->w.lock);
-    sqlite3_stmt *st =
-        meta_prepare(&m->w, "UPDATE service_certs SET last_used_at=?, last_used_ip=? WHERE id=?");
-    if (st != NULL) {
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, ip, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, id);
-    }
-    enum err e = svccert_step_done(st);
-    pthread_mutex_unlock(&m->w.lock);
-    return e;
+    return meta_credential_touch(
+        m, "UPDATE service_certs SET last_used_at=?, last_used_ip=? WHERE id=?", id, now, ip);
 }
 
 enum err meta_svccert_revoke(struct meta *m, int64_t id, const char *by)
 {
-    pthread_mutex_lock(&m->w.lock);
-    enum err e = ERR_IO;
-    sqlite3_stmt *st = meta_prepare(
-        &m->w,
-        "UPDATE service_certs SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL");
-    if (st != NULL) {
-        sqlite3_bind_int64(st, 1, meta_now());
-        sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, id);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
-    }
-    pthread_mutex_unlock(&m->w.lock);
-    return e;
+    return meta_credential_revoke(
+        m, "UPDATE service_certs SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL",
+        id, by);
 }
 
 enum err meta_svccert_list(struct meta *m, int64_t owner_id, json_t **out)
