@@ -1,6 +1,7 @@
 #include "audit/event.h"
 
 #include "audit/audit.h"
+#include "util/json_text.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -15,39 +16,6 @@ void audit_event_time_now(char *out, size_t cap)
     gmtime_r(&ts.tv_sec, &tm);
     snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-}
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return c == 0 ? 0 : 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
 }
 
 /* A growing output buffer; oom is set (and further output dropped) when
@@ -106,7 +74,7 @@ static void jb_str(struct jbuf *b, const char *s)
                 run++;
                 continue;
             }
-            size_t l = c < 0x80 ? 0 : utf8_seq((const unsigned char *)s + run, n - run);
+            size_t l = c < 0x80 ? 0 : json_utf8_seq((const unsigned char *)s + run, n - run);
             if (l == 0)
                 break;
             run += l;
@@ -218,13 +186,14 @@ enum err audit_event_encode(const struct audit_event *ev, char **json_out, size_
         jb_str(&b, ev->sha256);
     }
     if (ev->detail != NULL) {
-        char *d = json_dumps(ev->detail, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        size_t dl = 0;
+        char *d = json_text(ev->detail, &dl);
         if (d == NULL) {
             free(b.p);
             return ERR_INTERNAL;
         }
         jb_key(&b, "detail");
-        jb_lit(&b, d);
+        jb_put(&b, d, dl);
         free(d);
     }
     jb_put(&b, "}", 2); /* with the terminating NUL */

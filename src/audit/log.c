@@ -27,6 +27,10 @@
 
 /* Appenders wait once this many bytes are queued behind a flush in progress. */
 #define PENDING_MAX (64u * 1024 * 1024)
+/* Longest wait for company before a batch of held answers is written, and
+ * the batch size that ends the wait early. */
+#define FLUSH_GATHER_US 1000
+#define GATHER_BYTES_MAX (1u * 1024 * 1024)
 /* The index keeps the file offset of every OFFSET_STRIDE-th record and the
  * Merkle tree only its nodes of 2^TREE_LOW leaves and up (plus the current
  * block): about 0.2 bytes per event instead of 72. Reads walk at most
@@ -86,6 +90,11 @@ struct audit_log {
     int flusher_thread;  /* created (to join at close) */
     int flusher_running; /* taking submits and waiters */
     int flusher_idle;    /* waiting on work_cv */
+    /* Gathering: the flusher waits up to FLUSH_GATHER_US for the queue to
+     * reach gather_goal events (the size of its last batch) before it
+     * writes, so concurrent answers share one fdatasync. */
+    int flusher_gathering;
+    size_t gather_goal;
     int flusher_stop;
     pthread_cond_t work_cv;
     struct audit_waiter *waiters;
@@ -416,7 +425,8 @@ enum err audit_log_submit(struct audit_log *log, const char *event_json, size_t 
     uint64_t my = 0, batch = 0;
     enum err rc =
         log->flusher_running ? queue_locked(log, event_json, len, &my, &batch) : ERR_UNAVAILABLE;
-    if (rc == ERR_OK && log->flusher_idle)
+    if (rc == ERR_OK &&
+        (log->flusher_idle || (log->flusher_gathering && log->pending.n >= log->gather_goal)))
         pthread_cond_signal(&log->work_cv);
     pthread_mutex_unlock(&log->mu);
     if (rc == ERR_OK && index_out != NULL)
@@ -534,6 +544,27 @@ static int fire_due_locked(struct audit_log *log)
     return 1;
 }
 
+/* Waits (mu held) until the queue holds gather_goal events, for at most
+ * FLUSH_GATHER_US. Only a flusher whose last batch had company waits: a lone
+ * client's answer is written at once. */
+static void gather_locked(struct audit_log *log)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += FLUSH_GATHER_US * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    log->flusher_gathering = 1;
+    while (!log->failed && !log->flusher_stop && !log->notify_closed &&
+           log->pending.n < log->gather_goal && log->pending.len < GATHER_BYTES_MAX) {
+        if (pthread_cond_timedwait(&log->work_cv, &log->mu, &until) != 0)
+            break;
+    }
+    log->flusher_gathering = 0;
+}
+
 static void *flusher_main(void *arg)
 {
     struct audit_log *log = arg;
@@ -542,7 +573,13 @@ static void *flusher_main(void *arg)
         if (fire_due_locked(log))
             continue;
         if (!log->failed && log->pending.n > 0 && !log->flushing) {
+            if (log->pending.n < log->gather_goal)
+                gather_locked(log);
+            if (log->flushing || log->pending.n == 0)
+                continue; /* an appender took the batch meanwhile */
+            size_t n = log->pending.n;
             flush_locked(log);
+            log->gather_goal = n;
             continue;
         }
         if (log->flusher_stop && log->waiters == NULL &&
@@ -823,7 +860,7 @@ static enum err log_init(struct audit_log *log, const char *dir, const struct au
     pthread_cond_init(&log->batch_cv[0], NULL);
     pthread_cond_init(&log->batch_cv[1], NULL);
     pthread_cond_init(&log->timer_cv, &ca);
-    pthread_cond_init(&log->work_cv, NULL);
+    pthread_cond_init(&log->work_cv, &ca);
     pthread_cond_init(&log->fired_cv, NULL);
     pthread_condattr_destroy(&ca);
     merkle_tree_init(&log->tree);

@@ -93,6 +93,7 @@ struct request {
     enum err err;
     char errmsg[HTTP_ERRMSG_MAX];
     int responded;
+    int finished;    /* the handler ran; the answer is not queued yet */
     int body_failed; /* an error arose while the body arrived */
     char allow[48];  /* methods allowed on the path, for 405 */
     uint64_t bytes_out;

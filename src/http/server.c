@@ -26,6 +26,7 @@
 #include "authn/session.h"
 #include "meta/meta.h"
 #include "monitor/monitor.h"
+#include "util/json_text.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -100,11 +101,10 @@ static void http_add_common_headers(struct request *r, struct MHD_Response *resp
 
 static enum MHD_Result http_queue_json(struct request *r, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    size_t len = 0;
+    char *text = json_text(body, &len);
     if (text == NULL)
         return MHD_NO;
-    size_t len = strlen(text);
-    text[len] = '\0';
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(text);
@@ -404,6 +404,18 @@ static enum err http_json_parse(struct request *r)
     return ERR_OK;
 }
 
+/* Runs the route's handler. A read-only route comes here with its snapshot
+ * pinned (meta_read_pin), which this ends. */
+static void http_finish(struct request *r)
+{
+    r->audit_defer = r->route->read_only;
+    if (r->route->finish(r) != ERR_OK && r->err == ERR_OK)
+        r->err = ERR_INTERNAL;
+    meta_read_unpin(r->app->meta);
+    r->audit_defer = 0;
+    r->finished = 1;
+}
+
 static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
@@ -417,8 +429,25 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
         if (r == NULL)
             return MHD_NO;
         *con_cls = r;
-        if (http_validate(r, url, method) != ERR_OK)
+        /* A GET may be answered in this first call: when its route only
+         * reads and takes no body, authentication and handler share one
+         * snapshot and one read transaction. */
+        int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+        if (get)
+            meta_read_pin(app->meta);
+        if (http_validate(r, url, method) != ERR_OK) {
+            if (get)
+                meta_read_unpin(app->meta);
             return http_queue_error(r);
+        }
+        if (get && r->route->read_only && r->route->body == BODY_NONE && r->route->start == NULL) {
+            /* Answered on the next call: libmicrohttpd resumes a connection
+             * suspended this early only at its next timeout. */
+            http_finish(r); /* ends the pin */
+            return MHD_YES;
+        }
+        if (get)
+            meta_read_unpin(app->meta);
         if (r->route->start != NULL && r->route->start(r) != ERR_OK)
             return http_queue_error(r);
         return MHD_YES;
@@ -429,6 +458,8 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     }
     if (r->audit_waiting)
         return http_audit_resumed(r);
+    if (r->finished)
+        return http_respond(r);
     if (r->body_failed) {
         /* libmicrohttpd cannot answer while a body is still arriving: the
          * rest is read and discarded, up to a bound, then the error is sent.
@@ -466,13 +497,9 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     /* The whole request has arrived. */
     if (r->route->body == BODY_JSON && http_json_parse(r) != ERR_OK)
         return http_queue_error(r);
-    r->audit_defer = r->route->read_only;
     if (r->route->read_only)
         meta_read_pin(r->app->meta);
-    if (r->route->finish(r) != ERR_OK && r->err == ERR_OK)
-        r->err = ERR_INTERNAL;
-    meta_read_unpin(r->app->meta);
-    r->audit_defer = 0;
+    http_finish(r);
     return http_respond(r);
 }
 
@@ -615,7 +642,7 @@ enum err http_start(struct app *app, int fd, struct MHD_Daemon **out)
         MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
         app->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, app->cfg.max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+        (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
         MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_ARRAY,
         app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
     free(cert);

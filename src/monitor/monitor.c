@@ -642,9 +642,12 @@ static void monitor_write_app(FILE *f, struct app *app)
                 "# HELP coffer_audit_unsigned_events Events not yet covered by a signed head.\n"
                 "# TYPE coffer_audit_unsigned_events gauge\ncoffer_audit_unsigned_events %llu\n"
                 "# HELP coffer_audit_failed 1 when the audit log has failed closed.\n"
-                "# TYPE coffer_audit_failed gauge\ncoffer_audit_failed %d\n",
+                "# TYPE coffer_audit_failed gauge\ncoffer_audit_failed %d\n"
+                "# HELP coffer_audit_flushes_total Writes with fdatasync of queued events "
+                "(events per flush shows how well answers share a sync).\n"
+                "# TYPE coffer_audit_flushes_total counter\ncoffer_audit_flushes_total %llu\n",
                 (unsigned long long)st.events, (unsigned long long)(st.events - st.last_head_size),
-                st.failed);
+                st.failed, (unsigned long long)st.flushes);
         char path[1200];
         struct stat sb;
         app_path(&app->cfg, "audit/events.log", path, sizeof(path));

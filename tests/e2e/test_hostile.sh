@@ -203,6 +203,7 @@ assert_ne "$BEFORE" "" "digest of the store before the attack"
 # ------------------------------------- request line, headers, framing
 log "request line, headers and framing"
 hc "header of 70 KB" "431|413" "$(raw "b'GET /v1/health HTTP/1.1\r\nHost: a\r\nX-Big: ' + b'a'*70000 + b'\r\n\r\n'")"
+hc "header of 40 KB (over the 32 KiB per connection)" "431|413" "$(raw "b'GET /v1/health HTTP/1.1\r\nHost: a\r\nX-Big: ' + b'a'*40000 + b'\r\n\r\n'")"
 hc "3000 headers" "431|413" "$(raw "b'GET /v1/health HTTP/1.1\r\nHost: a\r\n' + b'X-H: aaaaaaaaaaaaaaaaaaaaaaaa\r\n'*3000 + b'\r\n'")"
 hc "request line of 70 KB" "414|431" "$(raw "b'GET /v1/' + b'a'*70000 + b' HTTP/1.1\r\nHost: a\r\n\r\n'")"
 hc "100 KB of garbage" "414|431|400|closed" "$(raw "b'A'*100000")"

@@ -78,6 +78,13 @@ assert_contains "$M" 'coffer_decisions_total{action="audit:Read",decision="deny"
     "decisions by action"
 assert_contains "$M" 'coffer_auth_failures_total{kind="credential"} 1' "credential failures"
 assert_contains "$M" 'coffer_audit_events ' "audit log size"
+EV=$(printf '%s\n' "$M" | awk '$1 == "coffer_audit_events" {print $2}')
+FL=$(printf '%s\n' "$M" | awk '$1 == "coffer_audit_flushes_total" {print $2}')
+if [ -n "$FL" ] && [ "$FL" -ge 1 ] && [ "$FL" -le "$EV" ]; then
+    ok "audit flushes counted ($FL for $EV events)"
+else
+    fail "coffer_audit_flushes_total ($FL) should be between 1 and the events ($EV)"
+fi
 assert_contains "$M" 'coffer_audit_last_head_age_seconds' "last signed head age"
 assert_contains "$M" 'coffer_kek_age_seconds{kek="kek-1",state="current"}' "KEK age"
 assert_contains "$M" 'coffer_share_links_active 0' "share links active"

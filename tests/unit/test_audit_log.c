@@ -1056,6 +1056,73 @@ static void test_notify_concurrent(void **state)
     assert_int_equal(rep.events, 401);
 }
 
+/* A client that waits for each answer before sending the next: one event
+ * per round trip, so nothing may be held back to gather company. */
+static void *closed_loop_main(void *p)
+{
+    struct submitter *s = p;
+    char ev[256];
+    for (int i = 0; i < 30; i++) {
+        int el = event_of(ev, sizeof(ev), s->base + i);
+        uint64_t idx = 0;
+        if (audit_log_submit(s->log, ev, (size_t)el, &idx) != ERR_OK)
+            return NULL;
+        struct fired fd = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+        s->w[0] = (struct audit_waiter){.index = idx, .fn = on_durable, .ctx = &fd};
+        if (audit_log_notify(s->log, &s->w[0]) == AUDIT_NOTIFY_QUEUED)
+            wait_fired(&fd, 1);
+        s->queued++;
+    }
+    return NULL;
+}
+
+/* Held answers share a sync: a lone client gets one flush per event (never
+ * held for company), 16 clients in closed loop share flushes, and a lone
+ * client after them is still answered (the wait for company is bounded). */
+static void test_flusher_gathers(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_log *log = NULL;
+    assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
+    struct audit_stats st0, st1;
+    struct submitter lone = {.log = log, .base = 0};
+    audit_log_stats(log, &st0);
+    closed_loop_main(&lone);
+    audit_log_stats(log, &st1);
+    assert_int_equal(lone.queued, 30);
+    assert_int_equal(st1.flushes - st0.flushes, 30);
+
+    struct submitter *s = calloc(16, sizeof(*s));
+    assert_non_null(s);
+    pthread_t th[16];
+    for (int i = 0; i < 16; i++) {
+        s[i].log = log;
+        s[i].base = 100 + i * 30;
+        assert_int_equal(pthread_create(&th[i], NULL, closed_loop_main, &s[i]), 0);
+    }
+    for (int i = 0; i < 16; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(s[i].queued, 30);
+    }
+    struct audit_stats st2;
+    audit_log_stats(log, &st2);
+    uint64_t flushes = st2.flushes - st1.flushes;
+    /* 480 events; without gathering, fast syncs make this close to 480. */
+    print_message("16 closed-loop clients: 480 events in %llu flushes\n",
+                  (unsigned long long)flushes);
+    assert_true(flushes * 3 <= 480);
+
+    lone.base = 1000;
+    lone.queued = 0;
+    closed_loop_main(&lone);
+    assert_int_equal(lone.queued, 30);
+    free(s);
+    audit_log_close(log);
+    struct audit_verify_report rep;
+    assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+    assert_int_equal(rep.events, 540);
+}
+
 struct appender {
     struct audit_log *log;
     int stop;
@@ -1157,6 +1224,7 @@ int main(void)
         T(test_notify_concurrent),
         T(test_submit_fail_closed),
         T(test_submit_during_flush),
+        T(test_flusher_gathers),
         T(test_big_log_sparse_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
