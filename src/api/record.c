@@ -5,7 +5,6 @@
 
 #include "audit/audit.h"
 #include "audit/event.h"
-#include "audit/syslog.h"
 #include "monitor/monitor.h"
 #include "util/log.h"
 
@@ -57,8 +56,6 @@ enum err api_record(struct request *r, const struct record *rec)
     } else if (e == ERR_OK) {
         e = audit_log_append(r->app->audit, json, len, &index);
     }
-    if (e == ERR_OK)
-        audit_syslog_send(r->app->audit_syslog, index, json, len);
     if (e == ERR_OK)
         monitor_observe(r->app, &ev, index);
     free(json);

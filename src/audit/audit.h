@@ -116,6 +116,16 @@ void audit_log_cancel(struct audit_log *log, struct audit_waiter *w);
  * returns once every registered waiter's fn has run. For shutdown. */
 void audit_log_notify_close(struct audit_log *log);
 
+/*
+ * Forwarding: fn(ctx, index, event, len) runs for every event once it is
+ * durable, in log order, on the thread that wrote it (outside the log's
+ * lock; it must not block or call back into the log). Events written before
+ * it is set are not passed. Setting NULL waits for a write in progress, so
+ * after it returns fn is never called again.
+ */
+typedef void (*audit_forward_fn)(void *ctx, uint64_t index, const char *event_json, size_t len);
+void audit_log_set_forward(struct audit_log *log, audit_forward_fn fn, void *ctx);
+
 /* Appends a signed tree head for the current durable size to heads.log and
  * syncs it. ERR_UNAVAILABLE if the log has failed closed or the write fails. */
 enum err audit_log_sign_head(struct audit_log *log);

@@ -95,6 +95,8 @@ struct audit_log {
      * writes, so concurrent answers share one fdatasync. */
     int flusher_gathering;
     size_t gather_goal;
+    audit_forward_fn forward; /* audit_log_set_forward */
+    void *forward_ctx;
     int flusher_stop;
     pthread_cond_t work_cv;
     struct audit_waiter *waiters;
@@ -317,11 +319,21 @@ static void flush_locked(struct audit_log *log)
     log->pending = empty;
     uint64_t id = log->pending_id++;
     log->flushing = 1;
+    /* Fixed while flushing: only a flush moves the size, and
+     * audit_log_set_forward waits for the flush to end. */
+    uint64_t first = log->tree.size;
+    audit_forward_fn forward = log->forward;
+    void *forward_ctx = log->forward_ctx;
     pthread_mutex_unlock(&log->mu);
 
     const struct buffer *b = &log->inflight; /* only this thread touches it while flushing */
     int ok = file_write_all(log->efd, b->data, b->len) == 0 && fdatasync(log->efd) == 0;
     int saved = errno;
+    for (size_t i = 0, off = 0; ok && forward != NULL && i < b->n; i++) {
+        size_t len = get_be32(b->data + off);
+        forward(forward_ctx, first + i, (const char *)b->data + off + 4, len);
+        off += 4 + len;
+    }
 
     pthread_mutex_lock(&log->mu);
     size_t pos = 0;
@@ -432,6 +444,16 @@ enum err audit_log_submit(struct audit_log *log, const char *event_json, size_t 
     if (rc == ERR_OK && index_out != NULL)
         *index_out = my;
     return rc;
+}
+
+void audit_log_set_forward(struct audit_log *log, audit_forward_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&log->mu);
+    while (log->flushing)
+        pthread_cond_wait(&log->flushed, &log->mu);
+    log->forward = fn;
+    log->forward_ctx = ctx;
+    pthread_mutex_unlock(&log->mu);
 }
 
 int audit_log_durable(struct audit_log *log, uint64_t index)

@@ -391,6 +391,11 @@ void audit_syslog_send(struct audit_syslog *s, uint64_t index, const char *event
     }
 }
 
+void audit_syslog_forward(void *ctx, uint64_t index, const char *event_json, size_t len)
+{
+    audit_syslog_send(ctx, index, event_json, len);
+}
+
 void audit_syslog_stats(struct audit_syslog *s, struct audit_syslog_stats *st)
 {
     memset(st, 0, sizeof(*st));

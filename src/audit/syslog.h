@@ -52,6 +52,10 @@ enum err audit_syslog_open(const char *target, struct audit_syslog **out);
  */
 void audit_syslog_send(struct audit_syslog *s, uint64_t index, const char *event_json, size_t len);
 
+/* audit_syslog_send for audit_log_set_forward: ctx is the struct
+ * audit_syslog. Events reach the collector only once they are durable. */
+void audit_syslog_forward(void *ctx, uint64_t index, const char *event_json, size_t len);
+
 /*
  * Formats the RFC 5424 message of an event into a new NUL-terminated buffer
  * (*out, caller frees with free). hostname and procid are the HEADER fields.

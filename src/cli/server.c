@@ -71,6 +71,17 @@ static int server_parse_listen(const char *s, struct app_config *cfg)
     return 0;
 }
 
+/* Stops forwarding to syslog (no event is passed after this), closes the
+ * forwarder, then the application (whose last events are not forwarded). */
+static void server_close(struct app *app)
+{
+    if (app->audit != NULL && app->audit_syslog != NULL)
+        audit_log_set_forward(app->audit, NULL, NULL);
+    audit_syslog_close(app->audit_syslog);
+    app->audit_syslog = NULL;
+    app_close(app);
+}
+
 static int server_is_loopback(const char *host)
 {
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
@@ -226,9 +237,11 @@ int cli_server(int argc, char **argv)
         e = app_open(&app);
     if (e == ERR_OK)
         e = meta_open_readers(app.meta, app.cfg.threads);
+    /* Every event written from now on goes to syslog once it is durable. */
+    if (e == ERR_OK && app.audit_syslog != NULL)
+        audit_log_set_forward(app.audit, audit_syslog_forward, app.audit_syslog);
     if (e != ERR_OK) {
-        audit_syslog_close(app.audit_syslog);
-        app_close(&app);
+        server_close(&app);
         return err_info(e)->exit_code;
     }
     /* Sockets are bound first (a privileged port needs root), then root is
@@ -267,8 +280,7 @@ int cli_server(int argc, char **argv)
     if (e != ERR_OK) {
         metrics_http_stop(md);
         http_stop(&app, d);
-        audit_syslog_close(app.audit_syslog);
-        app_close(&app);
+        server_close(&app);
         return err_info(e)->exit_code;
     }
     unsigned port = app.cfg.listen_port; /* the port bound (http_listen) */
@@ -290,9 +302,7 @@ int cli_server(int argc, char **argv)
     log_info("signal %d received; shutting down", sig);
     metrics_http_stop(md);
     http_stop(&app, d);
-    audit_syslog_close(app.audit_syslog);
-    app.audit_syslog = NULL;
-    app_close(&app);
+    server_close(&app);
     log_info("stopped");
     return 0;
 }

@@ -361,6 +361,14 @@ if [ -n "$SYSLOG_PORT" ]; then
     first_line=$(grep -m1 "index=\"$first_idx\"" "$SYSLOG_OUT" | sed -E 's/^[^{]*//')
     event_line=$(grep -m1 "^{\"index\":$first_idx," "$export_all" | sed -E 's/^\{"index":[0-9]+,"event"://; s/\}$//')
     assert_eq "$first_line" "$event_line" "the forwarded message carries the event as recorded"
+    check "reads answered from held connections are forwarded too" \
+        grep -qE ' artifact:Read \[coffer@32473 index="[0-9]+" decision="allow"\]' "$SYSLOG_OUT"
+    idx_list=$(sed -nE 's/.*index="([0-9]+)".*/\1/p' "$SYSLOG_OUT")
+    if [ "$idx_list" = "$(printf '%s\n' "$idx_list" | sort -n -u)" ]; then
+        ok "events are forwarded once each, in log order (once durable)"
+    else
+        fail "events are forwarded once each, in log order: $(printf '%s\n' "$idx_list" | tr '\n' ' ' | head -c 300)"
+    fi
 else
     log "python3 not available: syslog collector not tested"
 fi

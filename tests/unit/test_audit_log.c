@@ -1123,6 +1123,67 @@ static void test_flusher_gathers(void **state)
     assert_int_equal(rep.events, 540);
 }
 
+struct forwarded {
+    pthread_mutex_t mu;
+    int n;
+    uint64_t index[64];
+    char text[64][128];
+};
+
+static void on_forward(void *ctx, uint64_t index, const char *ev, size_t len)
+{
+    struct forwarded *fw = ctx;
+    pthread_mutex_lock(&fw->mu);
+    if (fw->n < 64 && len < sizeof(fw->text[0])) {
+        fw->index[fw->n] = index;
+        memcpy(fw->text[fw->n], ev, len);
+        fw->text[fw->n][len] = '\0';
+        fw->n++;
+    }
+    pthread_mutex_unlock(&fw->mu);
+}
+
+/* The forward hook sees every event once it is durable, in log order, with
+ * its exact text and index, whether appended or submitted; nothing written
+ * before it was set or after it was cleared, and nothing the log failed to
+ * write. */
+static void test_forward_durable_only(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_log *log = NULL;
+    assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
+    append_n(log, 0, 3);
+    struct forwarded fw = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    audit_log_set_forward(log, on_forward, &fw);
+    append_n(log, 3, 2);
+    char ev[256];
+    uint64_t idx = 0;
+    for (int i = 5; i < 10; i++) {
+        int el = event_of(ev, sizeof(ev), i);
+        assert_int_equal(audit_log_submit(log, ev, (size_t)el, &idx), ERR_OK);
+    }
+    assert_int_equal(audit_log_wait(log, idx), ERR_OK);
+    pthread_mutex_lock(&fw.mu);
+    assert_int_equal(fw.n, 7);
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(fw.index[i], (uint64_t)(3 + i));
+        event_of(ev, sizeof(ev), 3 + i);
+        assert_string_equal(fw.text[i], ev);
+    }
+    pthread_mutex_unlock(&fw.mu);
+    audit_log_set_forward(log, NULL, NULL);
+    append_n(log, 10, 1);
+    assert_int_equal(fw.n, 7);
+    /* A failed write forwards nothing. */
+    audit_log_set_forward(log, on_forward, &fw);
+    assert_int_equal(audit_log_test_break_storage(log), 0);
+    int el = event_of(ev, sizeof(ev), 11);
+    assert_int_equal(audit_log_submit(log, ev, (size_t)el, &idx), ERR_OK);
+    assert_int_equal(audit_log_wait(log, idx), ERR_UNAVAILABLE);
+    assert_int_equal(fw.n, 7);
+    audit_log_close(log);
+}
+
 struct appender {
     struct audit_log *log;
     int stop;
@@ -1225,6 +1286,7 @@ int main(void)
         T(test_submit_fail_closed),
         T(test_submit_during_flush),
         T(test_flusher_gathers),
+        T(test_forward_durable_only),
         T(test_big_log_sparse_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,8 +68,8 @@ static void test_fixed(void **state)
     same_as_jansson(o);
     json_decref(o);
     /* Scalars alone. */
-    json_t *scalars[] = {json_true(), json_false(), json_null(), json_integer(-5),
-                         json_real(2.0), json_string("")};
+    json_t *scalars[] = {json_true(),      json_false(),   json_null(),
+                         json_integer(-5), json_real(2.0), json_string("")};
     for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
         same_as_jansson(scalars[i]);
         json_decref(scalars[i]);
@@ -81,8 +81,15 @@ static void test_invalid_utf8(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "\x80",         "\xC0\xAF",         "\xC2",         "\xE0\x80\xAF", "\xED\xA0\x80",
-        "\xF4\x90\x80\x80", "\xF8\x88\x80\x80\x80", "ok\xFF", "\xE2\x82",
+        "\x80",
+        "\xC0\xAF",
+        "\xC2",
+        "\xE0\x80\xAF",
+        "\xED\xA0\x80",
+        "\xF4\x90\x80\x80",
+        "\xF8\x88\x80\x80\x80",
+        "ok\xFF",
+        "\xE2\x82",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *v = json_array();
