@@ -597,8 +597,8 @@ static void *flusher_main(void *arg)
         if (!log->failed && log->pending.n > 0 && !log->flushing) {
             if (log->pending.n < log->gather_goal)
                 gather_locked(log);
-            if (log->flushing || log->pending.n == 0)
-                continue; /* an appender took the batch meanwhile */
+            if (log->failed || log->flushing || log->pending.n == 0)
+                continue; /* failed, or an appender took the batch meanwhile */
             size_t n = log->pending.n;
             flush_locked(log);
             log->gather_goal = n;
