@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/access.h"
@@ -26,13 +27,7 @@ static enum err access_changed(struct request *r, const char *what, const char *
     if (access_reload(r->app->meta, why, sizeof(why)) != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "the change was stored but could not be compiled: %s",
                          why);
-    struct record rec = {.action = "admin:Policies",
-                         .resource = resource,
-                         .allow = 1,
-                         .reason = what,
-                         .status = 200,
-                         .detail = detail};
-    return api_record(r, &rec);
+    return api_record_change(r, "admin:Policies", resource, what, detail);
 }
 
 static enum err access_store_error(struct request *r, enum err e, const char *what)
@@ -97,13 +92,9 @@ static enum err principal_exists(struct request *r, const char *p)
 /* Splits "NAME/SUFFIX" from the route parameter; suffix "" means just NAME. */
 static enum err name_from_param(struct request *r, const char *suffix, char *name, size_t cap)
 {
-    size_t plen = strlen(r->param), slen = strlen(suffix);
-    if (plen <= slen || strcmp(r->param + plen - slen, suffix) != 0)
-        return http_fail(r, ERR_NOT_FOUND, "no such endpoint");
-    if (plen - slen >= cap)
-        return http_fail(r, ERR_INVALID, "name longer than %zu bytes", cap - 1);
-    memcpy(name, r->param, plen - slen);
-    name[plen - slen] = '\0';
+    enum err e = api_args_name(r, suffix, name, cap);
+    if (e != ERR_OK)
+        return e;
     if (!authz_name_valid(name))
         return http_fail(r, ERR_INVALID, "invalid name '%.64s': use 1-128 of A-Z a-z 0-9 . _ -",
                          name);
@@ -226,14 +217,10 @@ enum err api_role_create(struct request *r)
     enum err e = gate_check(r, "admin:Policies", "*", NULL);
     if (e != ERR_OK)
         return e;
+    static const char *const fields[] = {"name", "policy", "attach", NULL};
+    if ((e = api_args_fields(r, fields)) != ERR_OK)
+        return e;
     json_t *b = r->body_json;
-    const char *key;
-    json_t *val;
-    json_object_foreach(b, key, val)
-    {
-        if (strcmp(key, "name") != 0 && strcmp(key, "policy") != 0 && strcmp(key, "attach") != 0)
-            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
-    }
     const char *name = json_string_value(json_object_get(b, "name"));
     if (name == NULL || !authz_name_valid(name))
         return http_fail(r, ERR_INVALID, "invalid role name: use 1-128 of A-Z a-z 0-9 . _ -");
@@ -256,6 +243,7 @@ enum err api_role_create(struct request *r)
         }
     }
     size_t i;
+    json_t *val;
     json_array_foreach(attach, i, val)
     {
         json_t *p = NULL;

@@ -136,5 +136,9 @@ enum err api_service_bind(struct request *r, const char *name, json_t *roles, co
 void api_service_unbind(struct request *r, const char *name, json_t *roles, const char *scope);
 /* Checks a roles list: 1..APITOKEN_MAX_ROLES names of existing roles. */
 enum err api_service_check_roles(struct request *r, json_t *roles);
+/* Records an allowed change (op) of the credential id of service:NAME under
+ * action, with detail {"op": op, id_key: id}. Returns as api_record. */
+enum err api_service_record(struct request *r, const char *action, const char *name, const char *op,
+                            const char *id_key, int64_t id, const char *reason);
 
 #endif

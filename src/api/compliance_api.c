@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/environments.h"
@@ -37,22 +38,6 @@ static int comp_text_ok(const char *s, size_t max)
             return 0;
     }
     return 1;
-}
-
-/* Rejects fields of body not in allowed (NULL-terminated). */
-static enum err comp_fields(struct request *r, const char *const *allowed)
-{
-    const char *key;
-    json_t *val;
-    json_object_foreach(r->body_json, key, val)
-    {
-        int ok = 0;
-        for (int i = 0; allowed[i] != NULL; i++)
-            ok |= strcmp(key, allowed[i]) == 0;
-        if (!ok)
-            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
-    }
-    return ERR_OK;
 }
 
 /* Gate facts for a version entry of compliance_versions; p receives the parsed path. */
@@ -137,7 +122,7 @@ enum err api_erase(struct request *r)
 {
     static const char *const fields[] = {"ref",    "path",   "all_versions", "tag",
                                          "prefix", "reason", "dry_run",      NULL};
-    enum err e = comp_fields(r, fields);
+    enum err e = api_args_fields(r, fields);
     if (e != ERR_OK)
         return e;
     const char *reason = json_string_value(json_object_get(r->body_json, "reason"));
@@ -266,13 +251,7 @@ static enum err comp_hold_gate(struct request *r, const char *pattern)
 static enum err comp_changed(struct request *r, const char *resource, const char *reason,
                              json_t *detail)
 {
-    struct record rec = {.action = "artifact:Hold",
-                         .resource = resource,
-                         .allow = 1,
-                         .reason = reason,
-                         .status = 200,
-                         .detail = detail};
-    return api_record(r, &rec);
+    return api_record_change(r, "artifact:Hold", resource, reason, detail);
 }
 
 enum err api_legal_hold_list(struct request *r)
@@ -293,7 +272,7 @@ enum err api_legal_hold_list(struct request *r)
 enum err api_legal_hold_set(struct request *r)
 {
     static const char *const fields[] = {"path", "reason", NULL};
-    enum err e = comp_fields(r, fields);
+    enum err e = api_args_fields(r, fields);
     const char *path = json_string_value(json_object_get(r->body_json, "path"));
     const char *reason = json_string_value(json_object_get(r->body_json, "reason"));
     if (e != ERR_OK)
@@ -345,7 +324,7 @@ enum err api_legal_hold_clear(struct request *r)
 enum err api_lock_set(struct request *r)
 {
     static const char *const fields[] = {"path", "mode", "until", "for", NULL};
-    enum err e = comp_fields(r, fields);
+    enum err e = api_args_fields(r, fields);
     json_t *body = r->body_json;
     const char *path = json_string_value(json_object_get(body, "path"));
     const char *mode = json_string_value(json_object_get(body, "mode"));
@@ -443,7 +422,7 @@ enum err api_retention_list(struct request *r)
 enum err api_retention_add(struct request *r)
 {
     static const char *const fields[] = {"scope", "after", "kind", "tag", "action", NULL};
-    enum err e = comp_fields(r, fields);
+    enum err e = api_args_fields(r, fields);
     if (e != ERR_OK)
         return e;
     json_t *body = r->body_json;
@@ -497,10 +476,10 @@ enum err api_retention_add(struct request *r)
 
 enum err api_retention_delete(struct request *r)
 {
-    char *end = NULL;
-    long long id = strtoll(r->param, &end, 10);
-    if (end == r->param || *end != '\0' || id <= 0)
-        return http_fail(r, ERR_INVALID, "give the numeric id of the rule (coffer retention ls)");
+    long long id = 0;
+    enum err e = api_args_id(r, "give the numeric id of the rule (coffer retention ls)", &id);
+    if (e != ERR_OK)
+        return e;
     json_t *rules = NULL;
     if (compliance_rule_list(r->app->meta, &rules) != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable; retry later");
@@ -515,7 +494,7 @@ enum err api_retention_delete(struct request *r)
     char res[COMPLIANCE_PATTERN_MAX + 1];
     snprintf(res, sizeof(res), "%s", scope != NULL ? scope : "*");
     json_decref(rules);
-    enum err e = comp_hold_gate(r, res);
+    e = comp_hold_gate(r, res);
     if (e != ERR_OK)
         return e;
     if (scope == NULL || compliance_rule_delete(r->app->meta, id) != ERR_OK)
@@ -531,7 +510,7 @@ enum err api_retention_delete(struct request *r)
 enum err api_retention_run(struct request *r)
 {
     static const char *const fields[] = {"dry_run", NULL};
-    enum err e = comp_fields(r, fields);
+    enum err e = api_args_fields(r, fields);
     if (e != ERR_OK || (e = gate_check(r, "artifact:Hold", "*", NULL)) != ERR_OK)
         return e;
     int dry = json_is_true(json_object_get(r->body_json, "dry_run"));

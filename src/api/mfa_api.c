@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "authn/lockout.h"
@@ -40,8 +41,7 @@ static enum err mfa_api_self(struct request *r)
     enum err e = gate_check(r, "self:Mfa", "*", NULL);
     if (e != ERR_OK)
         return e;
-    if (strcmp(r->who.type, "user") != 0 || strcmp(r->who.auth_method, "password") != 0 ||
-        r->who.token_id != 0 || r->who.user_id <= 0)
+    if (!api_args_session_user(r) || strcmp(r->who.auth_method, "password") != 0)
         return http_fail(r, ERR_FORBIDDEN,
                          "multi-factor enrolment needs a password session of "
                          "the user ('coffer login'), not an API or OIDC token");

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/access.h"
@@ -48,14 +49,12 @@ enum err api_alerts_list(struct request *r)
     if (e != ERR_OK)
         return e;
     int dup = 0;
-    const char *all = http_query(r, "all", &dup);
     const char *lim = http_query(r, "limit", &dup);
     long limit = lim != NULL ? strtol(lim, NULL, 10) : 100;
     if (limit < 1 || limit > 10000)
         return http_fail(r, ERR_INVALID, "limit must be 1..10000");
     json_t *findings = NULL, *holds = NULL;
-    if (meta_finding_list(r->app->meta, all != NULL && strcmp(all, "0") != 0, (int)limit,
-                          &findings) != ERR_OK ||
+    if (meta_finding_list(r->app->meta, api_args_flag(r, "all"), (int)limit, &findings) != ERR_OK ||
         meta_hold_list(r->app->meta, &holds) != ERR_OK) {
         json_decref(findings);
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable; retry later");
@@ -66,13 +65,13 @@ enum err api_alerts_list(struct request *r)
 
 enum err api_alert_ack(struct request *r)
 {
-    char *end;
-    long long id = strtoll(r->param, &end, 10);
-    if (end == r->param || *end != '\0' || id <= 0)
-        return http_fail(r, ERR_INVALID, "give a finding id, e.g. POST /v1/alerts/12");
+    long long id = 0;
+    enum err e = api_args_id(r, "give a finding id, e.g. POST /v1/alerts/12", &id);
+    if (e != ERR_OK)
+        return e;
     char res[48];
     snprintf(res, sizeof(res), "finding:%lld", id);
-    enum err e = gate_check(r, "admin:Users", res, NULL);
+    e = gate_check(r, "admin:Users", res, NULL);
     if (e != ERR_OK)
         return e;
     char by[128];
@@ -82,12 +81,7 @@ enum err api_alert_ack(struct request *r)
         return http_fail(r, e, "finding %lld does not exist or is already acknowledged", id);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable; retry later");
-    struct record rec = {.action = "admin:Users",
-                         .resource = res,
-                         .allow = 1,
-                         .reason = "finding acknowledged",
-                         .status = 200};
-    if ((e = api_record(r, &rec)) != ERR_OK)
+    if ((e = api_record_change(r, "admin:Users", res, "finding acknowledged", NULL)) != ERR_OK)
         return e;
     r->json = json_pack("{s:I, s:b}", "id", (json_int_t)id, "acknowledged", 1);
     return ERR_OK;
@@ -125,14 +119,10 @@ enum err api_hold_clear(struct request *r)
         return http_fail(r, e, "%s has no %s hold", principal, kind != NULL ? kind : "");
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable; retry later");
-    struct record rec = {.action = "admin:Users",
-                         .resource = res,
-                         .allow = 1,
-                         .reason = kind != NULL && strcmp(kind, META_HOLD_STEPUP) == 0
-                                       ? "step-up hold cleared"
-                                       : "hold cleared",
-                         .status = 200};
-    if ((e = api_record(r, &rec)) != ERR_OK)
+    const char *reason = kind != NULL && strcmp(kind, META_HOLD_STEPUP) == 0
+                             ? "step-up hold cleared"
+                             : "hold cleared";
+    if ((e = api_record_change(r, "admin:Users", res, reason, NULL)) != ERR_OK)
         return e;
     r->json = json_pack("{s:s, s:b}", "principal", principal, "cleared", 1);
     return ERR_OK;
@@ -183,14 +173,9 @@ static enum err review_certify_one(struct request *r, json_t *d, const char *rev
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable; retry later");
     json_t *detail = json_pack("{s:s, s:s, s:s, s:s}", "role", role, "principal", principal,
                                "scope", scope, "decision", decision);
-    struct record rec = {.action = "admin:Policies",
-                         .resource = principal,
-                         .allow = 1,
-                         .reason = strcmp(decision, "revoke") == 0 ? "access review: revoked"
-                                                                   : "access review: kept",
-                         .status = 200,
-                         .detail = detail};
-    enum err e = api_record(r, &rec);
+    enum err e = api_record_change(
+        r, "admin:Policies", principal,
+        strcmp(decision, "revoke") == 0 ? "access review: revoked" : "access review: kept", detail);
     json_decref(detail);
     return e;
 }

@@ -16,13 +16,7 @@ static enum err oidc_api_record(struct request *r, const char *op, const char *n
     char res[OIDC_NAME_MAX + 8];
     snprintf(res, sizeof(res), "oidc:%s", name);
     json_t *detail = json_pack("{s:s, s:s}", "op", op, "issuer", name);
-    struct record rec = {.action = "admin:Users",
-                         .resource = res,
-                         .allow = 1,
-                         .reason = op,
-                         .status = 200,
-                         .detail = detail};
-    enum err e = api_record(r, &rec);
+    enum err e = api_record_change(r, "admin:Users", res, op, detail);
     json_decref(detail);
     return e;
 }

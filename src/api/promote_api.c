@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/environments.h"
@@ -215,13 +216,10 @@ static enum err promote_complete(struct request *r, struct meta_promotion *p)
 static enum err promote_parse_body(struct request *r, const char **ref, const char **to,
                                    const char **message)
 {
-    const char *key;
-    json_t *val;
-    json_object_foreach(r->body_json, key, val)
-    {
-        if (strcmp(key, "ref") != 0 && strcmp(key, "to") != 0 && strcmp(key, "message") != 0)
-            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
-    }
+    static const char *const fields[] = {"ref", "to", "message", NULL};
+    enum err e = api_args_fields(r, fields);
+    if (e != ERR_OK)
+        return e;
     *ref = json_string_value(json_object_get(r->body_json, "ref"));
     *to = json_string_value(json_object_get(r->body_json, "to"));
     *message = json_string_value(json_object_get(r->body_json, "message"));
@@ -369,9 +367,7 @@ enum err api_promote(struct request *r)
 
 enum err api_promotion_list(struct request *r)
 {
-    int dup = 0;
-    const char *all = http_query(r, "all", &dup);
-    int want_all = all != NULL && strcmp(all, "0") != 0;
+    int want_all = api_args_flag(r, "all");
     meta_promotion_expire(r->app->meta, (int64_t)time(NULL));
     json_t *list = NULL;
     if (meta_promotion_list(r->app->meta, want_all, &list) != ERR_OK)

@@ -69,6 +69,18 @@ enum err api_record(struct request *r, const struct record *rec)
     return ERR_OK;
 }
 
+enum err api_record_change(struct request *r, const char *action, const char *resource,
+                           const char *reason, json_t *detail)
+{
+    struct record rec = {.action = action,
+                         .resource = resource,
+                         .allow = 1,
+                         .reason = reason,
+                         .status = 200,
+                         .detail = detail};
+    return api_record(r, &rec);
+}
+
 enum err api_record_sync(struct request *r)
 {
     if (!r->audit_hold)

@@ -31,6 +31,11 @@ struct record {
  * when the audit log cannot be written. */
 enum err api_record(struct request *r, const struct record *rec);
 
+/* Records an allowed change: action on resource, status 200, with reason and
+ * detail (borrowed, may be NULL). Returns as api_record. */
+enum err api_record_change(struct request *r, const char *action, const char *resource,
+                           const char *reason, json_t *detail);
+
 /* Waits until the events this request has recorded are durable, for a
  * read-only handler whose answer must include them (a page of the audit log
  * shows the read that fetched it). ERR_UNAVAILABLE (answered) if the log

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "api/record.h"
 #include "app/access.h"
 #include "authn/apitoken.h"
 #include "authz/authz.h"
@@ -76,4 +77,15 @@ enum err api_service_check_roles(struct request *r, json_t *roles)
             return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");
     }
     return ERR_OK;
+}
+
+enum err api_service_record(struct request *r, const char *action, const char *name, const char *op,
+                            const char *id_key, int64_t id, const char *reason)
+{
+    char res[SERVICE_PRINCIPAL_MAX];
+    snprintf(res, sizeof(res), "service:%s", name);
+    json_t *detail = json_pack("{s:s, s:I}", "op", op, id_key, (json_int_t)id);
+    enum err e = api_record_change(r, action, res, reason, detail);
+    json_decref(detail);
+    return e;
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/environments.h"
@@ -116,15 +117,11 @@ static enum err share_networks(struct request *r, json_t *nets)
 static enum err share_parse_body(struct request *r, const struct env_config *cfg, int64_t *lifetime,
                                  int64_t *max_uses)
 {
+    static const char *const fields[] = {"ref", "expires_in", "max_downloads", "networks", NULL};
+    enum err e = api_args_fields(r, fields);
+    if (e != ERR_OK)
+        return e;
     json_t *b = r->body_json;
-    const char *key;
-    json_t *val;
-    json_object_foreach(b, key, val)
-    {
-        if (strcmp(key, "ref") != 0 && strcmp(key, "expires_in") != 0 &&
-            strcmp(key, "max_downloads") != 0 && strcmp(key, "networks") != 0)
-            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
-    }
     json_t *exp = json_object_get(b, "expires_in");
     *lifetime = cfg->share_default_lifetime;
     if (exp != NULL) {
@@ -185,20 +182,14 @@ static enum err share_record(struct request *r, const char *resource, const char
     json_t *detail = json_pack("{s:s, s:I}", "op", op, "link_id", (json_int_t)id);
     if (extra != NULL)
         json_object_update(detail, extra);
-    struct record rec = {.action = "artifact:Share",
-                         .resource = resource,
-                         .allow = 1,
-                         .reason = reason,
-                         .status = 200,
-                         .detail = detail};
-    enum err e = api_record(r, &rec);
+    enum err e = api_record_change(r, "artifact:Share", resource, reason, detail);
     json_decref(detail);
     return e;
 }
 
 enum err api_share_create(struct request *r)
 {
-    if (strcmp(r->who.type, "user") != 0 || r->who.token_id != 0 || r->who.user_id <= 0)
+    if (!api_args_session_user(r))
         return http_fail(r, ERR_FORBIDDEN,
                          "share links are created by users; log in with "
                          "'coffer login'");
@@ -267,10 +258,8 @@ enum err api_share_list(struct request *r)
     enum err e = gate_check(r, "self:Share", "*", NULL);
     if (e != ERR_OK)
         return e;
-    int dup = 0;
-    const char *all = http_query(r, "all", &dup);
     int64_t creator = r->who.token_id != 0 ? 0 : r->who.user_id;
-    if (all != NULL && strcmp(all, "0") != 0) {
+    if (api_args_flag(r, "all")) {
         if ((e = gate_check(r, "admin:Users", "*", NULL)) != ERR_OK)
             return e;
         creator = 0;
@@ -305,10 +294,9 @@ enum err api_share_revoke(struct request *r)
     enum err e = gate_check(r, "self:Share", "*", NULL);
     if (e != ERR_OK)
         return e;
-    char *end = NULL;
-    long long id = strtoll(r->param, &end, 10);
-    if (end == r->param || *end != '\0' || id <= 0)
-        return http_fail(r, ERR_INVALID, "give the link id shown by 'coffer share ls'");
+    long long id = 0;
+    if ((e = api_args_id(r, "give the link id shown by 'coffer share ls'", &id)) != ERR_OK)
+        return e;
     struct meta_share s;
     e = meta_share_by_id(r->app->meta, (int64_t)id, &s);
     if (e != ERR_OK && e != ERR_NOT_FOUND)

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/access.h"
@@ -28,18 +29,7 @@
 static enum err svccert_record(struct request *r, const char *op, int64_t id, const char *name,
                                const char *reason)
 {
-    char res[META_SVCCERT_NAME_MAX + 16];
-    snprintf(res, sizeof(res), "service:%s", name);
-    json_t *detail = json_pack("{s:s, s:I}", "op", op, "cert_id", (json_int_t)id);
-    struct record rec = {.action = "admin:Users",
-                         .resource = res,
-                         .allow = 1,
-                         .reason = reason,
-                         .status = 200,
-                         .detail = detail};
-    enum err e = api_record(r, &rec);
-    json_decref(detail);
-    return e;
+    return api_service_record(r, "admin:Users", name, op, "cert_id", id, reason);
 }
 
 /* The service account name must not be in use by an active API token or
@@ -73,17 +63,12 @@ enum err api_svccert_create(struct request *r)
     enum err e = gate_check(r, "admin:Users", "*", NULL);
     if (e != ERR_OK)
         return e;
-    if (strcmp(r->who.type, "user") != 0 || r->who.token_id != 0 || r->who.user_id <= 0)
+    if (!api_args_session_user(r))
         return http_fail(r, ERR_FORBIDDEN, "only a logged-in administrator can bind certificates");
+    static const char *const fields[] = {"name", "fingerprint", "roles", "scope", "owner", NULL};
+    if ((e = api_args_fields(r, fields)) != ERR_OK)
+        return e;
     json_t *b = r->body_json;
-    const char *key;
-    json_t *val;
-    json_object_foreach(b, key, val)
-    {
-        if (strcmp(key, "name") != 0 && strcmp(key, "fingerprint") != 0 &&
-            strcmp(key, "roles") != 0 && strcmp(key, "scope") != 0 && strcmp(key, "owner") != 0)
-            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
-    }
     const char *name = json_string_value(json_object_get(b, "name"));
     if (!apitoken_name_valid(name))
         return http_fail(r, ERR_INVALID,
@@ -178,10 +163,10 @@ enum err api_svccert_revoke(struct request *r)
     enum err e = gate_check(r, "admin:Users", "*", NULL);
     if (e != ERR_OK)
         return e;
-    char *end = NULL;
-    long long id = strtoll(r->param, &end, 10);
-    if (end == r->param || *end != '\0' || id <= 0)
-        return http_fail(r, ERR_INVALID, "give the binding id shown by 'coffer service cert ls'");
+    long long id = 0;
+    if ((e = api_args_id(r, "give the binding id shown by 'coffer service cert ls'", &id)) !=
+        ERR_OK)
+        return e;
     struct meta_svccert c;
     e = meta_svccert_by_id(r->app->meta, (int64_t)id, &c);
     if (e == ERR_NOT_FOUND)

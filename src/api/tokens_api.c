@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
 #include "app/access.h"
@@ -24,18 +25,7 @@
 static enum err token_record(struct request *r, const char *op, int64_t id, const char *name,
                              const char *reason)
 {
-    char res[META_TOKEN_NAME_MAX + 16];
-    snprintf(res, sizeof(res), "service:%s", name);
-    json_t *detail = json_pack("{s:s, s:I}", "op", op, "token_id", (json_int_t)id);
-    struct record rec = {.action = "self:Token",
-                         .resource = res,
-                         .allow = 1,
-                         .reason = reason,
-                         .status = 200,
-                         .detail = detail};
-    enum err e = api_record(r, &rec);
-    json_decref(detail);
-    return e;
+    return api_service_record(r, "self:Token", name, op, "token_id", id, reason);
 }
 
 /* A token of the same name that is still active is a conflict; an expired
@@ -66,17 +56,12 @@ enum err api_token_create(struct request *r)
     enum err e = gate_check(r, "self:Token", "*", NULL);
     if (e != ERR_OK)
         return e;
-    if (strcmp(r->who.type, "user") != 0 || r->who.token_id != 0 || r->who.user_id <= 0)
+    if (!api_args_session_user(r))
         return http_fail(r, ERR_FORBIDDEN, "only a logged-in user can create API tokens");
+    static const char *const fields[] = {"name", "roles", "expires_in", "scope", NULL};
+    if ((e = api_args_fields(r, fields)) != ERR_OK)
+        return e;
     json_t *b = r->body_json;
-    const char *key;
-    json_t *val;
-    json_object_foreach(b, key, val)
-    {
-        if (strcmp(key, "name") != 0 && strcmp(key, "roles") != 0 &&
-            strcmp(key, "expires_in") != 0 && strcmp(key, "scope") != 0)
-            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
-    }
     const char *name = json_string_value(json_object_get(b, "name"));
     if (!apitoken_name_valid(name))
         return http_fail(r, ERR_INVALID,
@@ -132,10 +117,8 @@ enum err api_token_list(struct request *r)
     enum err e = gate_check(r, "self:Token", "*", NULL);
     if (e != ERR_OK)
         return e;
-    int dup = 0;
-    const char *all = http_query(r, "all", &dup);
     int64_t owner = r->who.user_id;
-    if (all != NULL && strcmp(all, "0") != 0) {
+    if (api_args_flag(r, "all")) {
         if ((e = gate_check(r, "admin:Users", "*", NULL)) != ERR_OK)
             return e;
         owner = 0;
@@ -166,10 +149,9 @@ enum err api_token_revoke(struct request *r)
     enum err e = gate_check(r, "self:Token", "*", NULL);
     if (e != ERR_OK)
         return e;
-    char *end = NULL;
-    long long id = strtoll(r->param, &end, 10);
-    if (end == r->param || *end != '\0' || id <= 0)
-        return http_fail(r, ERR_INVALID, "give the token id shown by 'coffer token ls'");
+    long long id = 0;
+    if ((e = api_args_id(r, "give the token id shown by 'coffer token ls'", &id)) != ERR_OK)
+        return e;
     struct meta_apitoken t;
     e = meta_apitoken_by_id(r->app->meta, (int64_t)id, &t);
     if (e != ERR_OK && e != ERR_NOT_FOUND)

@@ -4,30 +4,26 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/args.h"
 #include "api/gate.h"
 #include "api/record.h"
+#include "authn/apitoken.h"
 #include "authn/password.h"
 #include "app/access.h"
 #include "meta/access.h"
+#include "meta/authn_store.h"
 #include "meta/meta.h"
 #include "util/secure.h"
 
 #define API_ATTRS_MAX 32
 
-/* User names: [a-z0-9][a-z0-9._-]{0,63}. */
+/* User names follow the rule of service account names (authn/apitoken.h):
+ * [a-z0-9][a-z0-9._-]{0,63}. */
+_Static_assert(META_NAME_MAX == META_TOKEN_NAME_MAX, "user and service names have one length");
+
 static int user_name_valid(const char *s)
 {
-    size_t n = s != NULL ? strnlen(s, META_NAME_MAX + 1) : 0;
-    if (n == 0 || n > META_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 (i > 0 && (c == '.' || c == '_' || c == '-'));
-        if (!ok)
-            return 0;
-    }
-    return 1;
+    return apitoken_name_valid(s);
 }
 
 static int attrs_valid(json_t *attrs)
@@ -57,13 +53,7 @@ static enum err user_record(struct request *r, const char *op, const char *name)
     json_t *detail = json_pack("{s:s, s:s}", "op", op, "user", name);
     char res[META_NAME_MAX + 8];
     snprintf(res, sizeof(res), "user:%s", name);
-    struct record rec = {.action = "admin:Users",
-                         .resource = res,
-                         .allow = 1,
-                         .reason = op,
-                         .status = 200,
-                         .detail = detail};
-    enum err e = api_record(r, &rec);
+    enum err e = api_record_change(r, "admin:Users", res, op, detail);
     json_decref(detail);
     return e;
 }
@@ -92,15 +82,10 @@ enum err api_user_add(struct request *r)
     enum err e = gate_check(r, "admin:Users", "*", NULL);
     if (e != ERR_OK)
         return e;
+    static const char *const fields[] = {"name", "password", "clearance", "attrs", "admin", NULL};
+    if ((e = api_args_fields(r, fields)) != ERR_OK)
+        return e;
     json_t *b = r->body_json;
-    const char *key;
-    json_t *val;
-    json_object_foreach(b, key, val)
-    {
-        if (strcmp(key, "name") != 0 && strcmp(key, "password") != 0 &&
-            strcmp(key, "clearance") != 0 && strcmp(key, "attrs") != 0 && strcmp(key, "admin") != 0)
-            return http_fail(r, ERR_INVALID, "unknown field '%.40s'", key);
-    }
     const char *name = json_string_value(json_object_get(b, "name"));
     if (!user_name_valid(name))
         return http_fail(r, ERR_INVALID,
@@ -159,13 +144,9 @@ enum err api_user_add(struct request *r)
 /* The user named by the path, after "/v1/users/". */
 static enum err user_from_path(struct request *r, const char *suffix, char *name, size_t cap)
 {
-    size_t plen = strlen(r->param), slen = strlen(suffix);
-    if (plen <= slen || strcmp(r->param + plen - slen, suffix) != 0)
-        return http_fail(r, ERR_NOT_FOUND, "no such endpoint");
-    if (plen - slen >= cap)
-        return http_fail(r, ERR_INVALID, "name longer than %zu bytes", cap - 1);
-    memcpy(name, r->param, plen - slen);
-    name[plen - slen] = '\0';
+    enum err e = api_args_name(r, suffix, name, cap);
+    if (e != ERR_OK)
+        return e;
     if (!user_name_valid(name))
         return http_fail(r, ERR_INVALID, "invalid user name");
     return ERR_OK;

@@ -13,9 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/duration.h"
 #include "util/file.h"
 
-#define ENV_MAX_DURATION (10LL * 366 * 86400)
+#define ENV_MAX_DURATION DURATION_TEN_YEARS
 
 static const char env_default_json[] =
     "{\n"
@@ -33,40 +34,8 @@ static const char env_default_json[] =
 
 int64_t env_parse_duration(const char *text)
 {
-    if (text == NULL || *text < '0' || *text > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno != 0 || end == text || v <= 0 || v > ENV_MAX_DURATION)
-        return -1;
-    long long mul = 1;
-    if (*end != '\0') {
-        if (end[1] != '\0')
-            return -1;
-        switch (*end) {
-        case 's':
-            mul = 1;
-            break;
-        case 'm':
-            mul = 60;
-            break;
-        case 'h':
-            mul = 3600;
-            break;
-        case 'd':
-            mul = 86400;
-            break;
-        case 'w':
-            mul = 7 * 86400;
-            break;
-        default:
-            return -1;
-        }
-    }
-    if (v > ENV_MAX_DURATION / mul)
-        return -1;
-    return (int64_t)(v * mul);
+    int64_t secs;
+    return duration_parse(text, ENV_MAX_DURATION, &secs) == 0 ? secs : -1;
 }
 
 int env_cidr_parse(const char *text, struct env_cidr *out)

@@ -64,6 +64,41 @@ enum err apitoken_issue(struct app *app, const char *name, int64_t owner_id, jso
     return e;
 }
 
+enum err apitoken_principal(struct request *r, int64_t owner_id, const char *name,
+                            const char *method, int64_t token_id, const uint8_t *token_hash)
+{
+    struct meta_user u;
+    enum err e = meta_user_get_by_id(r->app->meta, owner_id, &u);
+    if (e != ERR_OK)
+        return e == ERR_NOT_FOUND ? ERR_UNAUTHENTICATED : ERR_UNAVAILABLE;
+    if (u.disabled) {
+        meta_user_clear(&u);
+        return ERR_UNAUTHENTICATED;
+    }
+    struct principal *p = &r->who;
+    p->user_id = u.id;
+    snprintf(p->type, sizeof(p->type), "service");
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->auth_method, sizeof(p->auth_method), "%s", method);
+    p->clearance = u.clearance;
+    p->is_admin = 0;
+    p->mfa = 0;
+    p->mfa_at = 0;
+    p->attrs = json_incref(u.attrs);
+    if (token_hash != NULL)
+        memcpy(p->token_hash, token_hash, sizeof(p->token_hash));
+    p->token_id = token_id;
+    snprintf(p->owner, sizeof(p->owner), "%s", u.name);
+    meta_user_clear(&u);
+    char principal[sizeof(p->name) + 16];
+    snprintf(principal, sizeof(principal), "service:%s", p->name);
+    e = meta_principal_groups(r->app->meta, principal, &p->groups);
+    snprintf(principal, sizeof(principal), "user:%s", p->owner);
+    if (e == ERR_OK)
+        e = meta_principal_groups(r->app->meta, principal, &p->owner_groups);
+    return e == ERR_OK ? ERR_OK : ERR_UNAVAILABLE;
+}
+
 enum err apitoken_authenticate(struct request *r, const char *token)
 {
     if (strlen(token) != APITOKEN_LEN || memcmp(token, APITOKEN_PREFIX, 4) != 0)
@@ -79,42 +114,13 @@ enum err apitoken_authenticate(struct request *r, const char *token)
         meta_apitoken_clear(&t);
         return ERR_UNAUTHENTICATED;
     }
-    struct meta_user u;
-    e = meta_user_get_by_id(r->app->meta, t.owner_id, &u);
-    if (e != ERR_OK) {
-        meta_apitoken_clear(&t);
-        return e == ERR_NOT_FOUND ? ERR_UNAUTHENTICATED : ERR_UNAVAILABLE;
-    }
-    if (u.disabled) {
-        meta_user_clear(&u);
-        meta_apitoken_clear(&t);
-        return ERR_UNAUTHENTICATED;
-    }
-    struct principal *p = &r->who;
-    p->user_id = u.id;
-    snprintf(p->type, sizeof(p->type), "service");
-    snprintf(p->name, sizeof(p->name), "%s", t.name);
-    snprintf(p->auth_method, sizeof(p->auth_method), "token");
-    p->clearance = u.clearance;
-    p->is_admin = 0;
-    p->mfa = 0;
-    p->mfa_at = 0;
-    p->attrs = json_incref(u.attrs);
-    memcpy(p->token_hash, hash, sizeof(hash));
-    p->token_id = t.id;
-    snprintf(p->owner, sizeof(p->owner), "%s", u.name);
-    meta_user_clear(&u);
-    char principal[sizeof(p->name) + 16];
-    snprintf(principal, sizeof(principal), "service:%s", p->name);
-    e = meta_principal_groups(r->app->meta, principal, &p->groups);
-    snprintf(principal, sizeof(principal), "user:%s", p->owner);
-    if (e == ERR_OK)
-        e = meta_principal_groups(r->app->meta, principal, &p->owner_groups);
-    if (e == ERR_OK && now - t.last_used_at >= APITOKEN_TOUCH_INTERVAL)
-        e = meta_apitoken_touch(r->app->meta, t.id, now, r->source_ip);
+    e = apitoken_principal(r, t.owner_id, t.name, "token", t.id, hash);
+    if (e == ERR_OK && now - t.last_used_at >= APITOKEN_TOUCH_INTERVAL &&
+        meta_apitoken_touch(r->app->meta, t.id, now, r->source_ip) != ERR_OK)
+        e = ERR_UNAVAILABLE;
     meta_apitoken_clear(&t);
     if (e != ERR_OK)
-        return ERR_UNAVAILABLE;
+        return e;
     r->authenticated = 1;
     return ERR_OK;
 }

@@ -33,6 +33,15 @@ enum err apitoken_issue(struct app *app, const char *name, int64_t owner_id, jso
  * revoked token or a disabled owner; ERR_UNAVAILABLE when the store fails. */
 enum err apitoken_authenticate(struct request *r, const char *token);
 
+/* Fills r->who as the service account service:NAME acting for its owner,
+ * the user owner_id, for the credential token_id authenticated by method
+ * ("token", "mtls"): the owner's clearance and attributes, the owner's name,
+ * the groups of both, and token_hash (32 bytes) unless it is NULL.
+ * ERR_UNAUTHENTICATED when the owner is gone or disabled, ERR_UNAVAILABLE
+ * when the store fails. Does not mark the request authenticated. */
+enum err apitoken_principal(struct request *r, int64_t owner_id, const char *name,
+                            const char *method, int64_t token_id, const uint8_t *token_hash);
+
 /* The longest lifetime a new token may have, in seconds: "tokens":
  * {"max_lifetime_days": N} in DATA/authn.json, else 90 days. */
 int64_t apitoken_max_lifetime(const struct app *app);

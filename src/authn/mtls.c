@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authn/apitoken.h"
 #include "meta/access.h"
 #include "meta/meta.h"
 #include "meta/svccert_store.h"
@@ -110,42 +111,14 @@ enum err mtls_authenticate(struct request *r)
         }
         return e == ERR_NOT_FOUND ? ERR_UNAUTHENTICATED : ERR_UNAVAILABLE;
     }
-    struct meta_user u;
-    e = meta_user_get_by_id(r->app->meta, c.owner_id, &u);
-    if (e != ERR_OK) {
-        meta_svccert_clear(&c);
-        return e == ERR_NOT_FOUND ? ERR_UNAUTHENTICATED : ERR_UNAVAILABLE;
-    }
-    if (u.disabled) {
-        meta_user_clear(&u);
-        meta_svccert_clear(&c);
-        return ERR_UNAUTHENTICATED;
-    }
-    struct principal *p = &r->who;
-    p->user_id = u.id;
-    snprintf(p->type, sizeof(p->type), "service");
-    snprintf(p->name, sizeof(p->name), "%s", c.name);
-    snprintf(p->auth_method, sizeof(p->auth_method), "mtls");
-    p->clearance = u.clearance;
-    p->is_admin = 0;
-    p->mfa = 0;
-    p->mfa_at = 0;
-    p->attrs = json_incref(u.attrs);
-    p->token_id = -c.id;
-    snprintf(p->owner, sizeof(p->owner), "%s", u.name);
-    meta_user_clear(&u);
-    char principal[sizeof(p->name) + 16];
-    snprintf(principal, sizeof(principal), "service:%s", p->name);
-    e = meta_principal_groups(r->app->meta, principal, &p->groups);
-    snprintf(principal, sizeof(principal), "user:%s", p->owner);
-    if (e == ERR_OK)
-        e = meta_principal_groups(r->app->meta, principal, &p->owner_groups);
+    e = apitoken_principal(r, c.owner_id, c.name, "mtls", -c.id, NULL);
     int64_t now = (int64_t)time(NULL);
-    if (e == ERR_OK && now - c.last_used_at >= MTLS_TOUCH_INTERVAL)
-        e = meta_svccert_touch(r->app->meta, c.id, now, r->source_ip);
+    if (e == ERR_OK && now - c.last_used_at >= MTLS_TOUCH_INTERVAL &&
+        meta_svccert_touch(r->app->meta, c.id, now, r->source_ip) != ERR_OK)
+        e = ERR_UNAVAILABLE;
     meta_svccert_clear(&c);
     if (e != ERR_OK)
-        return ERR_UNAVAILABLE;
+        return e;
     r->authenticated = 1;
     return ERR_OK;
 }

@@ -190,26 +190,7 @@ int totp_base32_decode(const char *in, size_t in_len, uint8_t *out, size_t cap)
     size_t rem = in_len % 8;
     if (rem == 1 || rem == 3 || rem == 6)
         return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < in_len; i++) {
-        int v = totp_b32_value(in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 5) | (uint32_t)v;
-        bits += 5;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return -1;
-            out[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0)
-        return -1;
-    return (int)o;
+    return base2n_decode(in, in_len, 5, totp_b32_value, out, cap);
 }
 
 /* Appends s to out at *pos, percent-encoding everything except RFC 3986

@@ -42,20 +42,6 @@ static json_t *load_policy_file(const char *file)
     return j;
 }
 
-static int access_begin(struct args *a, struct client *c, int argc, char **argv, const char *usage)
-{
-    int rc = args_parse(a, c, argc, argv, usage);
-    if (rc != 0)
-        return rc;
-    if (a->help)
-        return -1;
-    if (a->npos < 1) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
-    return client_setup(c, 1);
-}
-
 static int simple_name(const char *s)
 {
     size_t n = strlen(s);
@@ -68,6 +54,26 @@ static int simple_name(const char *s)
             return 0;
     }
     return 1;
+}
+
+static void access_policy_row(json_t *p)
+{
+    char *roles = json_dumps(json_object_get(p, "roles"), JSON_COMPACT);
+    printf("%-40s %-7s %-8s roles=%s\n", json_string_value(json_object_get(p, "name")),
+           json_is_true(json_object_get(p, "global")) ? "global" : "role",
+           json_is_true(json_object_get(p, "builtin")) ? "builtin" : "",
+           roles != NULL ? roles : "[]");
+    free(roles);
+}
+
+/* Validates a policy or role name before it goes into a URL. 0, or 2 after
+ * saying so. */
+static int access_check_name(const char *kind, const char *name)
+{
+    if (simple_name(name))
+        return 0;
+    fprintf(stderr, "coffer: invalid %s name '%s'\n", kind, name);
+    return 2;
 }
 
 int cli_policy(int argc, char **argv)
@@ -83,97 +89,66 @@ int cli_policy(int argc, char **argv)
                               {"--time", 1, 0, {0}, 0},   {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = access_begin(&a, &c, argc, argv, usage);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, ARGS_MAX_POS);
+    if (rc != 0 || a.help)
+        return rc;
     const char *sub = a.pos[0];
     json_t *out = NULL;
     char url[512];
     if (strcmp(sub, "ls") == 0 && a.npos == 1) {
-        if ((rc = client_json(&c, "GET", "/v1/policies", NULL, &out)) != 0)
-            return rc;
-        if (!c.json_output) {
-            size_t i;
-            json_t *p;
-            json_array_foreach(json_object_get(out, "policies"), i, p)
-            {
-                char *roles = json_dumps(json_object_get(p, "roles"), JSON_COMPACT);
-                printf("%-40s %-7s %-8s roles=%s\n", json_string_value(json_object_get(p, "name")),
-                       json_is_true(json_object_get(p, "global")) ? "global" : "role",
-                       json_is_true(json_object_get(p, "builtin")) ? "builtin" : "",
-                       roles != NULL ? roles : "[]");
-                free(roles);
-            }
-            json_decref(out);
-            return 0;
-        }
+        return cli_list(&c, "/v1/policies", "policies", access_policy_row);
     } else if ((strcmp(sub, "show") == 0 || strcmp(sub, "rm") == 0) && a.npos == 2) {
-        if (!simple_name(a.pos[1])) {
-            fprintf(stderr, "coffer: invalid policy name '%s'\n", a.pos[1]);
-            return 2;
-        }
+        if ((rc = access_check_name("policy", a.pos[1])) != 0)
+            return rc;
         snprintf(url, sizeof(url), "/v1/policies/%s", a.pos[1]);
         int show = strcmp(sub, "show") == 0;
-        if ((rc = client_json(&c, show ? "GET" : "DELETE", url, NULL, &out)) != 0)
-            return rc;
-        if (!c.json_output && !show) {
-            printf("Deleted policy %s\n", a.pos[1]);
-            json_decref(out);
-            return 0;
-        }
-        if (show && !c.json_output) {
+        rc = cli_call(&c, show ? "GET" : "DELETE", url, NULL, &out);
+        if (out != NULL && show)
             cli_print_json(json_object_get(out, "document"));
-            json_decref(out);
-            return 0;
-        }
+        else if (out != NULL)
+            printf("Deleted policy %s\n", a.pos[1]);
     } else if (strcmp(sub, "put") == 0 && a.npos == 3) {
-        if (!simple_name(a.pos[1])) {
-            fprintf(stderr, "coffer: invalid policy name '%s'\n", a.pos[1]);
-            return 2;
-        }
+        if ((rc = access_check_name("policy", a.pos[1])) != 0)
+            return rc;
         json_t *doc = load_policy_file(a.pos[2]);
         if (doc == NULL)
             return 2;
         snprintf(url, sizeof(url), "/v1/policies/%s%s", a.pos[1],
                  args_has(&a, "--global") ? "?global=true" : "");
-        rc = client_json(&c, "PUT", url, doc, &out);
+        rc = cli_call(&c, "PUT", url, doc, &out);
         json_decref(doc);
-        if (rc != 0)
-            return rc;
-        if (!c.json_output) {
+        if (out != NULL)
             printf("Stored policy %s\n", a.pos[1]);
-            json_decref(out);
-            return 0;
-        }
     } else if (strcmp(sub, "explain") == 0 && a.npos == 1) {
         const char *as = args_get(&a, "--as"), *action = args_get(&a, "--action"),
                    *resource = args_get(&a, "--resource");
-        if (as == NULL || action == NULL || resource == NULL) {
-            fprintf(stderr, "%s", usage);
-            return 2;
-        }
+        if (as == NULL || action == NULL || resource == NULL)
+            return cli_usage_error(usage);
         json_t *body = json_pack("{s:s, s:s, s:s, s:b}", "as", as, "action", action, "resource",
                                  resource, "mfa", args_has(&a, "--mfa"));
         if (args_has(&a, "--ip"))
             json_object_set_new(body, "ip", json_string(args_get(&a, "--ip")));
         if (args_has(&a, "--time"))
             json_object_set_new(body, "time", json_string(args_get(&a, "--time")));
-        rc = client_json(&c, "POST", "/v1/explain", body, &out);
+        rc = cli_call(&c, "POST", "/v1/explain", body, &out);
         json_decref(body);
-        if (rc != 0)
-            return rc;
-        if (!c.json_output) {
+        if (out != NULL)
             printf("%s\n", json_string_value(json_object_get(out, "summary")));
-            json_decref(out);
-            return 0;
-        }
     } else {
-        fprintf(stderr, "%s", usage);
-        return 2;
+        return cli_usage_error(usage);
     }
-    cli_print_json(out);
     json_decref(out);
-    return 0;
+    return rc;
+}
+
+static void access_role_row(json_t *r)
+{
+    char *pols = json_dumps(json_object_get(r, "policies"), JSON_COMPACT);
+    printf(
+        "%-24s %-8s bindings=%-4lld policies=%s\n", json_string_value(json_object_get(r, "name")),
+        json_is_true(json_object_get(r, "builtin")) ? "builtin" : "",
+        (long long)json_integer_value(json_object_get(r, "bindings")), pols != NULL ? pols : "[]");
+    free(pols);
 }
 
 int cli_role(int argc, char **argv)
@@ -192,39 +167,21 @@ int cli_role(int argc, char **argv)
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = access_begin(&a, &c, argc, argv, usage);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, ARGS_MAX_POS);
+    if (rc != 0 || a.help)
+        return rc;
     const char *sub = a.pos[0];
     json_t *out = NULL;
     char url[512];
     if (strcmp(sub, "ls") == 0 && a.npos == 1) {
-        if ((rc = client_json(&c, "GET", "/v1/roles", NULL, &out)) != 0)
-            return rc;
-        if (!c.json_output) {
-            size_t i;
-            json_t *r;
-            json_array_foreach(json_object_get(out, "roles"), i, r)
-            {
-                char *pols = json_dumps(json_object_get(r, "policies"), JSON_COMPACT);
-                printf("%-24s %-8s bindings=%-4lld policies=%s\n",
-                       json_string_value(json_object_get(r, "name")),
-                       json_is_true(json_object_get(r, "builtin")) ? "builtin" : "",
-                       (long long)json_integer_value(json_object_get(r, "bindings")),
-                       pols != NULL ? pols : "[]");
-                free(pols);
-            }
-            json_decref(out);
-            return 0;
-        }
+        return cli_list(&c, "/v1/roles", "roles", access_role_row);
     } else if (strcmp(sub, "show") == 0 && a.npos == 2) {
-        if (!simple_name(a.pos[1])) {
-            fprintf(stderr, "coffer: invalid role name '%s'\n", a.pos[1]);
-            return 2;
-        }
+        if ((rc = access_check_name("role", a.pos[1])) != 0)
+            return rc;
         snprintf(url, sizeof(url), "/v1/roles/%s", a.pos[1]);
         if ((rc = client_json(&c, "GET", url, NULL, &out)) != 0)
             return rc;
+        cli_print_json(out);
     } else if (strcmp(sub, "create") == 0 && a.npos == 2) {
         json_t *body = json_pack("{s:s}", "name", a.pos[1]);
         if (args_has(&a, "--policy")) {
@@ -242,27 +199,20 @@ int cli_role(int argc, char **argv)
                 json_array_append_new(arr, json_string(att->values[i]));
             json_object_set_new(body, "attach", arr);
         }
-        rc = client_json(&c, "POST", "/v1/roles", body, &out);
+        rc = cli_call(&c, "POST", "/v1/roles", body, &out);
         json_decref(body);
-        if (rc != 0)
-            return rc;
-        if (!c.json_output) {
+        if (out != NULL)
             printf("Created role %s\n", a.pos[1]);
-            json_decref(out);
-            return 0;
-        }
     } else if ((strcmp(sub, "bind") == 0 || strcmp(sub, "unbind") == 0) && a.npos == 3) {
         int bind = strcmp(sub, "bind") == 0;
-        if (!simple_name(a.pos[1])) {
-            fprintf(stderr, "coffer: invalid role name '%s'\n", a.pos[1]);
-            return 2;
-        }
+        if ((rc = access_check_name("role", a.pos[1])) != 0)
+            return rc;
         if (bind) {
             snprintf(url, sizeof(url), "/v1/roles/%s/bindings", a.pos[1]);
             json_t *body = json_pack("{s:s}", "principal", a.pos[2]);
             if (args_has(&a, "--scope"))
                 json_object_set_new(body, "scope", json_string(args_get(&a, "--scope")));
-            rc = client_json(&c, "POST", url, body, &out);
+            rc = cli_call(&c, "POST", url, body, &out);
             json_decref(body);
         } else {
             char *p = client_escape(a.pos[2]);
@@ -271,24 +221,24 @@ int cli_role(int argc, char **argv)
                      p != NULL ? p : "", s != NULL ? "&scope=" : "", s != NULL ? s : "");
             free(p);
             free(s);
-            rc = client_json(&c, "DELETE", url, NULL, &out);
+            rc = cli_call(&c, "DELETE", url, NULL, &out);
         }
-        if (rc != 0)
-            return rc;
-        if (!c.json_output) {
+        if (out != NULL)
             printf("%s %s %s %s%s%s\n", bind ? "Bound" : "Unbound", a.pos[1], bind ? "to" : "from",
                    a.pos[2], args_has(&a, "--scope") ? " scope " : "",
                    args_has(&a, "--scope") ? args_get(&a, "--scope") : "");
-            json_decref(out);
-            return 0;
-        }
     } else {
-        fprintf(stderr, "%s", usage);
-        return 2;
+        return cli_usage_error(usage);
     }
-    cli_print_json(out);
     json_decref(out);
-    return 0;
+    return rc;
+}
+
+static void access_group_row(json_t *g)
+{
+    char *m = json_dumps(json_object_get(g, "members"), JSON_COMPACT);
+    printf("%-24s %s\n", json_string_value(json_object_get(g, "name")), m != NULL ? m : "[]");
+    free(m);
 }
 
 int cli_group(int argc, char **argv)
@@ -299,69 +249,43 @@ int cli_group(int argc, char **argv)
     struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = access_begin(&a, &c, argc, argv, usage);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, ARGS_MAX_POS);
+    if (rc != 0 || a.help)
+        return rc;
     const char *sub = a.pos[0];
     json_t *out = NULL;
     char url[512];
     if (strcmp(sub, "ls") == 0 && a.npos == 1) {
-        if ((rc = client_json(&c, "GET", "/v1/groups", NULL, &out)) != 0)
-            return rc;
-        if (!c.json_output) {
-            size_t i;
-            json_t *g;
-            json_array_foreach(json_object_get(out, "groups"), i, g)
-            {
-                char *m = json_dumps(json_object_get(g, "members"), JSON_COMPACT);
-                printf("%-24s %s\n", json_string_value(json_object_get(g, "name")),
-                       m != NULL ? m : "[]");
-                free(m);
-            }
-            json_decref(out);
-            return 0;
-        }
+        return cli_list(&c, "/v1/groups", "groups", access_group_row);
     } else if (strcmp(sub, "add") == 0 && a.npos == 2) {
         json_t *body = json_pack("{s:s}", "name", a.pos[1]);
-        rc = client_json(&c, "POST", "/v1/groups", body, &out);
+        rc = cli_call(&c, "POST", "/v1/groups", body, &out);
         json_decref(body);
-        if (rc != 0)
-            return rc;
-        if (!c.json_output) {
+        if (out != NULL)
             printf("Created group %s\n", a.pos[1]);
-            json_decref(out);
-            return 0;
-        }
     } else if (strcmp(sub, "member") == 0 && a.npos == 4 &&
                (strcmp(a.pos[1], "add") == 0 || strcmp(a.pos[1], "rm") == 0)) {
         int add = strcmp(a.pos[1], "add") == 0;
-        char *g = client_escape(a.pos[2]);
         if (add) {
-            snprintf(url, sizeof(url), "/v1/groups/%s/members", g != NULL ? g : "");
+            cli_path(url, sizeof(url), "/v1/groups/", a.pos[2], "/members");
             json_t *body = json_pack("{s:s}", "principal", a.pos[3]);
-            rc = client_json(&c, "POST", url, body, &out);
+            rc = cli_call(&c, "POST", url, body, &out);
             json_decref(body);
         } else {
+            char *g = client_escape(a.pos[2]);
             char *p = client_escape(a.pos[3]);
             snprintf(url, sizeof(url), "/v1/groups/%s/members?principal=%s", g != NULL ? g : "",
                      p != NULL ? p : "");
+            free(g);
             free(p);
-            rc = client_json(&c, "DELETE", url, NULL, &out);
+            rc = cli_call(&c, "DELETE", url, NULL, &out);
         }
-        free(g);
-        if (rc != 0)
-            return rc;
-        if (!c.json_output) {
+        if (out != NULL)
             printf("%s %s %s group %s\n", add ? "Added" : "Removed", a.pos[3], add ? "to" : "from",
                    a.pos[2]);
-            json_decref(out);
-            return 0;
-        }
     } else {
-        fprintf(stderr, "%s", usage);
-        return 2;
+        return cli_usage_error(usage);
     }
-    cli_print_json(out);
     json_decref(out);
-    return 0;
+    return rc;
 }

@@ -11,6 +11,22 @@
 #include "cli/util.h"
 #include "util/secure.h"
 
+/* Stores the credential of a new login, then wipes the token from c. The
+ * CA path is stored absolute so that later commands work from any
+ * directory. 0, or non-zero when it could not be saved. */
+static int account_save(struct client *c)
+{
+    if (c->ca[0] != '\0' && c->ca[0] != '/') {
+        char *abs = realpath(c->ca, NULL);
+        if (abs != NULL && strlen(abs) < sizeof(c->ca))
+            snprintf(c->ca, sizeof(c->ca), "%s", abs);
+        free(abs);
+    }
+    int rc = client_store_save(c);
+    secure_wipe(c->token, sizeof(c->token));
+    return rc;
+}
+
 /* coffer login --otp CODE without --user: steps the stored session up to MFA. */
 static int cli_login_step_up(struct client *c, const char *otp)
 {
@@ -18,17 +34,13 @@ static int cli_login_step_up(struct client *c, const char *otp)
     if (rc != 0)
         return rc;
     json_t *body = json_pack("{s:s}", "otp", otp);
-    json_t *out = NULL;
-    rc = client_json(c, "POST", "/v1/auth/mfa", body, &out);
+    json_t *out;
+    rc = cli_call(c, "POST", "/v1/auth/mfa", body, &out);
     json_decref(body);
-    if (rc != 0)
-        return rc;
-    if (c->json_output)
-        cli_print_json(out);
-    else
+    if (out != NULL)
         printf("Session stepped up with multi-factor authentication\n");
     json_decref(out);
-    return 0;
+    return rc;
 }
 
 /* coffer login --oidc-token-stdin: checks a JWT from a trusted issuer with
@@ -50,14 +62,7 @@ static int cli_login_oidc(struct client *c)
     }
     const char *who = json_string_value(json_object_get(out, "principal"));
     snprintf(c->user, sizeof(c->user), "%s", who != NULL ? who : "");
-    if (c->ca[0] != '\0' && c->ca[0] != '/') {
-        char *abs = realpath(c->ca, NULL);
-        if (abs != NULL && strlen(abs) < sizeof(c->ca))
-            snprintf(c->ca, sizeof(c->ca), "%s", abs);
-        free(abs);
-    }
-    rc = client_store_save(c);
-    secure_wipe(c->token, sizeof(c->token));
+    rc = account_save(c);
     if (rc != 0) {
         json_decref(out);
         fprintf(stderr, "coffer: the token is valid, but it could not be saved\n");
@@ -98,10 +103,8 @@ int cli_login(int argc, char **argv)
         return cli_login_oidc(&c);
     if (a.npos == 0 && user == NULL && otp != NULL && !args_has(&a, "--password-stdin"))
         return cli_login_step_up(&c, otp);
-    if (user == NULL || a.npos != 0 || args_has(&a, "--oidc-token-stdin")) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+    if (user == NULL || a.npos != 0 || args_has(&a, "--oidc-token-stdin"))
+        return cli_usage_error(usage);
     char password[1100];
     if (args_has(&a, "--password-stdin")) {
         if (cli_read_secret_stdin(password, sizeof(password)) != 0) {
@@ -144,15 +147,7 @@ int cli_login(int argc, char **argv)
     }
     snprintf(c.token, sizeof(c.token), "%s", token);
     snprintf(c.user, sizeof(c.user), "%s", user);
-    if (c.ca[0] != '\0' && c.ca[0] != '/') {
-        /* Store an absolute CA path so later commands work from any directory. */
-        char *abs = realpath(c.ca, NULL);
-        if (abs != NULL && strlen(abs) < sizeof(c.ca))
-            snprintf(c.ca, sizeof(c.ca), "%s", abs);
-        free(abs);
-    }
-    rc = client_store_save(&c);
-    secure_wipe(c.token, sizeof(c.token));
+    rc = account_save(&c);
     if (rc != 0) {
         json_decref(out);
         fprintf(stderr, "coffer: logged in, but the credentials could not be saved\n");
@@ -175,11 +170,8 @@ int cli_logout(int argc, char **argv)
     struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = args_parse(&a, &c, argc, argv, usage);
+    int rc = cli_begin(&a, &c, argc, argv, usage, 0, ARGS_MAX_POS);
     if (rc != 0 || a.help)
-        return rc;
-    rc = client_setup(&c, 1);
-    if (rc != 0)
         return rc;
     rc = client_json(&c, "POST", "/v1/auth/logout", NULL, NULL);
     /* Forget the local credential even if the server already dropped it; keep
@@ -192,35 +184,29 @@ int cli_logout(int argc, char **argv)
     return rc == 3 ? 0 : rc;
 }
 
+static void whoami_print(json_t *out)
+{
+    char *groups = json_dumps(json_object_get(out, "groups"), JSON_COMPACT);
+    printf("%s:%s (clearance %s, via %s%s) groups %s\n",
+           json_string_value(json_object_get(out, "type")),
+           json_string_value(json_object_get(out, "principal")),
+           json_string_value(json_object_get(out, "clearance")),
+           json_string_value(json_object_get(out, "auth_method")),
+           json_is_true(json_object_get(out, "mfa")) ? ", MFA" : "",
+           groups != NULL ? groups : "[]");
+    free(groups);
+}
+
 int cli_whoami(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer whoami\n";
     struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = args_parse(&a, &c, argc, argv, usage);
+    int rc = cli_begin(&a, &c, argc, argv, usage, 0, ARGS_MAX_POS);
     if (rc != 0 || a.help)
         return rc;
-    if ((rc = client_setup(&c, 1)) != 0)
-        return rc;
-    json_t *out = NULL;
-    if ((rc = client_json(&c, "GET", "/v1/auth/whoami", NULL, &out)) != 0)
-        return rc;
-    if (c.json_output) {
-        cli_print_json(out);
-    } else {
-        char *groups = json_dumps(json_object_get(out, "groups"), JSON_COMPACT);
-        printf("%s:%s (clearance %s, via %s%s) groups %s\n",
-               json_string_value(json_object_get(out, "type")),
-               json_string_value(json_object_get(out, "principal")),
-               json_string_value(json_object_get(out, "clearance")),
-               json_string_value(json_object_get(out, "auth_method")),
-               json_is_true(json_object_get(out, "mfa")) ? ", MFA" : "",
-               groups != NULL ? groups : "[]");
-        free(groups);
-    }
-    json_decref(out);
-    return 0;
+    return cli_call_print(&c, "GET", "/v1/auth/whoami", NULL, whoami_print);
 }
 
 static int parse_attrs(const struct args_opt *o, json_t *attrs)
@@ -269,28 +255,14 @@ int cli_user(int argc, char **argv)
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = args_parse(&a, &c, argc, argv, usage);
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, ARGS_MAX_POS);
     if (rc != 0 || a.help)
         return rc;
-    if (a.npos < 1) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
     const char *sub = a.pos[0];
-    if ((rc = client_setup(&c, 1)) != 0)
-        return rc;
     json_t *out = NULL;
     char path[512];
     if (strcmp(sub, "ls") == 0 && a.npos == 1) {
-        if ((rc = client_json(&c, "GET", "/v1/users", NULL, &out)) != 0)
-            return rc;
-        if (c.json_output) {
-            cli_print_json(out);
-        } else {
-            size_t i;
-            json_t *u;
-            json_array_foreach(json_object_get(out, "users"), i, u) print_user(u);
-        }
+        return cli_list(&c, "/v1/users", "users", print_user);
     } else if (strcmp(sub, "add") == 0 && a.npos == 2) {
         json_t *body = json_pack("{s:s}", "name", a.pos[1]);
         if (args_has(&a, "--clearance"))
@@ -314,27 +286,17 @@ int cli_user(int argc, char **argv)
             json_object_set_new(body, "password", json_string(pw));
             secure_wipe(pw, sizeof(pw));
         }
-        rc = client_json(&c, "POST", "/v1/users", body, &out);
+        rc = cli_call_print(&c, "POST", "/v1/users", body, print_user);
         json_decref(body);
-        if (rc != 0)
-            return rc;
-        if (c.json_output)
-            cli_print_json(out);
-        else
-            print_user(out);
+        return rc;
     } else if ((strcmp(sub, "show") == 0 || strcmp(sub, "disable") == 0) && a.npos == 2) {
         int show = strcmp(sub, "show") == 0;
-        char *name = client_escape(a.pos[1]);
-        snprintf(path, sizeof(path), "/v1/users/%s%s", name != NULL ? name : "",
-                 show ? "" : "/disable");
-        free(name);
-        if ((rc = client_json(&c, show ? "GET" : "POST", path, NULL, &out)) != 0)
+        cli_path(path, sizeof(path), "/v1/users/", a.pos[1], show ? "" : "/disable");
+        if ((rc = cli_call(&c, show ? "GET" : "POST", path, NULL, &out)) != 0)
             return rc;
-        if (c.json_output)
-            cli_print_json(out);
-        else if (show)
+        if (out != NULL && show)
             print_user(out);
-        else
+        else if (out != NULL)
             printf("Disabled %s and revoked its sessions\n", a.pos[1]);
     } else if (strcmp(sub, "passwd") == 0 && a.npos == 2) {
         char pw[1100], cur[1100] = "";
@@ -357,20 +319,15 @@ int cli_user(int argc, char **argv)
             json_object_set_new(body, "current_password", json_string(cur));
         secure_wipe(pw, sizeof(pw));
         secure_wipe(cur, sizeof(cur));
-        char *name = client_escape(a.pos[1]);
-        snprintf(path, sizeof(path), "/v1/users/%s/password", name != NULL ? name : "");
-        free(name);
-        rc = client_json(&c, "PUT", path, body, &out);
+        cli_path(path, sizeof(path), "/v1/users/", a.pos[1], "/password");
+        rc = cli_call(&c, "PUT", path, body, &out);
         json_decref(body);
         if (rc != 0)
             return rc;
-        if (!c.json_output)
+        if (out != NULL)
             printf("Password changed for %s\n", a.pos[1]);
-        else
-            cli_print_json(out);
     } else {
-        fprintf(stderr, "%s", usage);
-        return 2;
+        return cli_usage_error(usage);
     }
     json_decref(out);
     return 0;

@@ -21,33 +21,6 @@ static int check_ref(const char *s, struct artifact_ref *ref)
     return 0;
 }
 
-/* Appends "&name=escaped(value)" to a query buffer. */
-static int query_add(char *q, size_t cap, const char *name, const char *value)
-{
-    char *e = client_escape(value);
-    if (e == NULL)
-        return -1;
-    size_t used = strlen(q);
-    int n = snprintf(q + used, cap - used, "%s%s=%s", used == 0 ? "?" : "&", name, e);
-    free(e);
-    return n < 0 || (size_t)n >= cap - used ? -1 : 0;
-}
-
-static int client_begin(struct args *a, struct client *c, int argc, char **argv, const char *usage,
-                        int min_pos, int max_pos)
-{
-    int rc = args_parse(a, c, argc, argv, usage);
-    if (rc != 0)
-        return rc;
-    if (a->help)
-        return -1;
-    if (a->npos < min_pos || a->npos > max_pos) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
-    return client_setup(c, 1);
-}
-
 /* Tells the uploader on stderr what the server's PII scan found (counts
  * per type; the server never returns the values). */
 static void push_warn_pii(json_t *pii)
@@ -79,9 +52,9 @@ int cli_push(int argc, char **argv)
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = client_begin(&a, &c, argc, argv, usage, 2, 2);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 2, 2);
+    if (rc != 0 || a.help)
+        return rc;
     struct artifact_path p;
     char why[200];
     if (path_parse(a.pos[1], NULL, &p, why, sizeof(why)) != ERR_OK) {
@@ -91,21 +64,21 @@ int cli_push(int argc, char **argv)
     char q[16384] = "";
     int bad = 0;
     if (args_has(&a, "--kind"))
-        bad |= query_add(q, sizeof(q), "kind", args_get(&a, "--kind"));
+        bad |= cli_query_add(q, sizeof(q), "kind", args_get(&a, "--kind"));
     if (args_has(&a, "--sensitivity"))
-        bad |= query_add(q, sizeof(q), "sensitivity", args_get(&a, "--sensitivity"));
+        bad |= cli_query_add(q, sizeof(q), "sensitivity", args_get(&a, "--sensitivity"));
     const char *msg = args_has(&a, "-m") ? args_get(&a, "-m") : args_get(&a, "--message");
     if (msg != NULL)
-        bad |= query_add(q, sizeof(q), "message", msg);
+        bad |= cli_query_add(q, sizeof(q), "message", msg);
     const struct args_opt *tags = args_opt(&a, "--tag");
     for (int i = 0; i < tags->count; i++)
-        bad |= query_add(q, sizeof(q), "tag", tags->values[i]);
+        bad |= cli_query_add(q, sizeof(q), "tag", tags->values[i]);
     const struct args_opt *parents = args_opt(&a, "--parent");
     for (int i = 0; i < parents->count; i++) {
         struct artifact_ref pr;
         if ((rc = check_ref(parents->values[i], &pr)) != 0)
             return rc;
-        bad |= query_add(q, sizeof(q), "parent", parents->values[i]);
+        bad |= cli_query_add(q, sizeof(q), "parent", parents->values[i]);
     }
     if (bad) {
         fprintf(stderr, "coffer: the options are too long\n");
@@ -145,9 +118,9 @@ int cli_pull(int argc, char **argv)
         {"-o", 1, 0, {0}, 0}, {"--output", 1, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = client_begin(&a, &c, argc, argv, usage, 1, 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, 1);
+    if (rc != 0 || a.help)
+        return rc;
     struct artifact_ref ref;
     if ((rc = check_ref(a.pos[0], &ref)) != 0)
         return rc;
@@ -164,15 +137,23 @@ int cli_pull(int argc, char **argv)
     return rc;
 }
 
+static void artifacts_row(json_t *it)
+{
+    printf("%-50s %-9s %-13s latest=%lld\n", json_string_value(json_object_get(it, "path")),
+           json_string_value(json_object_get(it, "kind")),
+           json_string_value(json_object_get(it, "sensitivity")),
+           (long long)json_integer_value(json_object_get(it, "latest")));
+}
+
 int cli_ls(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer ls [PREFIX]\nLists the artifacts you may see.\n";
     struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = client_begin(&a, &c, argc, argv, usage, 0, 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 0, 1);
+    if (rc != 0 || a.help)
+        return rc;
     char q[2048] = "";
     if (a.npos == 1) {
         char why[200];
@@ -180,29 +161,12 @@ int cli_ls(int argc, char **argv)
             fprintf(stderr, "coffer: invalid prefix '%s': %s\n", a.pos[0], why);
             return 2;
         }
-        if (query_add(q, sizeof(q), "prefix", a.pos[0]) != 0)
+        if (cli_query_add(q, sizeof(q), "prefix", a.pos[0]) != 0)
             return 2;
     }
     char url[2100];
     snprintf(url, sizeof(url), "/v1/list%s", q);
-    json_t *out = NULL;
-    if ((rc = client_json(&c, "GET", url, NULL, &out)) != 0)
-        return rc;
-    if (c.json_output) {
-        cli_print_json(out);
-    } else {
-        size_t i;
-        json_t *it;
-        json_array_foreach(json_object_get(out, "artifacts"), i, it)
-        {
-            printf("%-50s %-9s %-13s latest=%lld\n", json_string_value(json_object_get(it, "path")),
-                   json_string_value(json_object_get(it, "kind")),
-                   json_string_value(json_object_get(it, "sensitivity")),
-                   (long long)json_integer_value(json_object_get(it, "latest")));
-        }
-    }
-    json_decref(out);
-    return 0;
+    return cli_list(&c, url, "artifacts", artifacts_row);
 }
 
 static void print_version(json_t *v)
@@ -231,29 +195,39 @@ static void print_version(json_t *v)
         printf("deleted:     yes\n");
 }
 
-int cli_show(int argc, char **argv)
+/* A command with one argument, a version REF, and no option: sends method
+ * to prefix + REF and prints the answer with print_text (or as JSON). */
+static int artifacts_ref_command(int argc, char **argv, const char *usage, const char *method,
+                                 const char *prefix, void (*print_text)(json_t *out))
 {
-    static const char usage[] = "usage: coffer show REF\nPrints the metadata of a version.\n";
     struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = client_begin(&a, &c, argc, argv, usage, 1, 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, 1);
+    if (rc != 0 || a.help)
+        return rc;
     struct artifact_ref ref;
     if ((rc = check_ref(a.pos[0], &ref)) != 0)
         return rc;
     char url[REF_MAX + 32];
-    snprintf(url, sizeof(url), "/v1/artifacts/%s", a.pos[0]);
-    json_t *out = NULL;
-    if ((rc = client_json(&c, "GET", url, NULL, &out)) != 0)
-        return rc;
-    if (c.json_output)
-        cli_print_json(out);
-    else
-        print_version(out);
-    json_decref(out);
-    return 0;
+    snprintf(url, sizeof(url), "%s%s", prefix, a.pos[0]);
+    return cli_call_print(&c, method, url, NULL, print_text);
+}
+
+int cli_show(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer show REF\nPrints the metadata of a version.\n";
+    return artifacts_ref_command(argc, argv, usage, "GET", "/v1/artifacts/", print_version);
+}
+
+static void version_row(json_t *v)
+{
+    printf("%-6lld sha256:%.16s… %12lld bytes  %s%s\n",
+           (long long)json_integer_value(json_object_get(v, "version")),
+           json_string_value(json_object_get(v, "sha256")),
+           (long long)json_integer_value(json_object_get(v, "size")),
+           json_string_value(json_object_get(v, "created_by")),
+           json_is_true(json_object_get(v, "deleted")) ? "  (deleted)" : "");
 }
 
 int cli_versions(int argc, char **argv)
@@ -262,9 +236,9 @@ int cli_versions(int argc, char **argv)
     struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = client_begin(&a, &c, argc, argv, usage, 1, 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, 1);
+    if (rc != 0 || a.help)
+        return rc;
     struct artifact_path p;
     char why[200];
     if (path_parse(a.pos[0], NULL, &p, why, sizeof(why)) != ERR_OK) {
@@ -273,26 +247,7 @@ int cli_versions(int argc, char **argv)
     }
     char url[PATH_FULL_MAX + 32];
     snprintf(url, sizeof(url), "/v1/versions/%s", p.full);
-    json_t *out = NULL;
-    if ((rc = client_json(&c, "GET", url, NULL, &out)) != 0)
-        return rc;
-    if (c.json_output) {
-        cli_print_json(out);
-    } else {
-        size_t i;
-        json_t *v;
-        json_array_foreach(json_object_get(out, "versions"), i, v)
-        {
-            printf("%-6lld sha256:%.16s… %12lld bytes  %s%s\n",
-                   (long long)json_integer_value(json_object_get(v, "version")),
-                   json_string_value(json_object_get(v, "sha256")),
-                   (long long)json_integer_value(json_object_get(v, "size")),
-                   json_string_value(json_object_get(v, "created_by")),
-                   json_is_true(json_object_get(v, "deleted")) ? "  (deleted)" : "");
-        }
-    }
-    json_decref(out);
-    return 0;
+    return cli_list(&c, url, "versions", version_row);
 }
 
 int cli_label(int argc, char **argv)
@@ -306,9 +261,9 @@ int cli_label(int argc, char **argv)
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = client_begin(&a, &c, argc, argv, usage, 1, 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, 1);
+    if (rc != 0 || a.help)
+        return rc;
     struct artifact_ref ref;
     if ((rc = check_ref(a.pos[0], &ref)) != 0)
         return rc;
@@ -343,17 +298,15 @@ int cli_label(int argc, char **argv)
     }
     char url[REF_MAX + 32];
     snprintf(url, sizeof(url), "/v1/artifacts/%s", a.pos[0]);
-    json_t *out = NULL;
-    rc = client_json(&c, "PATCH", url, body, &out);
+    rc = cli_call_print(&c, "PATCH", url, body, print_version);
     json_decref(body);
-    if (rc != 0)
-        return rc;
-    if (c.json_output)
-        cli_print_json(out);
-    else
-        print_version(out);
-    json_decref(out);
-    return 0;
+    return rc;
+}
+
+static void print_deleted(json_t *v)
+{
+    printf("Deleted %s@%lld\n", json_string_value(json_object_get(v, "path")),
+           (long long)json_integer_value(json_object_get(v, "version")));
 }
 
 int cli_rm(int argc, char **argv)
@@ -361,25 +314,5 @@ int cli_rm(int argc, char **argv)
     static const char usage[] =
         "usage: coffer rm REF\nTombstones a version: it disappears from listings and "
         "downloads; its record stays.\n";
-    struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
-    struct client c = {0};
-    struct args a = {opts, {0}, 0, 0};
-    int rc = client_begin(&a, &c, argc, argv, usage, 1, 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
-    struct artifact_ref ref;
-    if ((rc = check_ref(a.pos[0], &ref)) != 0)
-        return rc;
-    char url[REF_MAX + 32];
-    snprintf(url, sizeof(url), "/v1/objects/%s", a.pos[0]);
-    json_t *out = NULL;
-    if ((rc = client_json(&c, "DELETE", url, NULL, &out)) != 0)
-        return rc;
-    if (c.json_output)
-        cli_print_json(out);
-    else
-        printf("Deleted %s@%lld\n", json_string_value(json_object_get(out, "path")),
-               (long long)json_integer_value(json_object_get(out, "version")));
-    json_decref(out);
-    return 0;
+    return artifacts_ref_command(argc, argv, usage, "DELETE", "/v1/objects/", print_deleted);
 }

@@ -16,6 +16,7 @@
 #include "audit/audit.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/util.h"
 #include "util/err.h"
 #include "util/secure.h"
 
@@ -103,18 +104,6 @@ static int audit_write_out(const char *path, const char *text)
     return 0;
 }
 
-/* Appends "&name=escaped(value)" (or "?...") to q. 0 or -1 if it does not fit. */
-static int audit_query_add(char *q, size_t cap, const char *name, const char *value)
-{
-    char *e = client_escape(value);
-    if (e == NULL)
-        return -1;
-    size_t used = strlen(q);
-    int n = snprintf(q + used, cap - used, "%s%s=%s", used == 0 ? "?" : "&", name, e);
-    free(e);
-    return n < 0 || (size_t)n >= cap - used ? -1 : 0;
-}
-
 /* An age such as 90s, 30m, 12h, 7d, 2w becomes an RFC 3339 time that long
  * ago; anything else is passed on for the server to check. */
 static const char *audit_time_arg(const char *s, char *buf, size_t cap)
@@ -142,10 +131,7 @@ static const char *audit_time_arg(const char *s, char *buf, size_t cap)
     default:
         return s;
     }
-    time_t t = time(NULL) - (time_t)(v * unit);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cli_time_utc((long long)(time(NULL) - (time_t)(v * unit)), buf, cap);
     return buf;
 }
 
@@ -163,7 +149,7 @@ static int audit_filter_query(const struct args *a, char *q, size_t cap)
         char tbuf[40];
         if (strcmp(map[i].param, "since") == 0 || strcmp(map[i].param, "until") == 0)
             v = audit_time_arg(v, tbuf, sizeof(tbuf));
-        if (audit_query_add(q, cap, map[i].param, v) != 0) {
+        if (cli_query_add(q, cap, map[i].param, v) != 0) {
             fprintf(stderr, "coffer: the filter options are too long\n");
             return 2;
         }

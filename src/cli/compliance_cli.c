@@ -65,10 +65,8 @@ int cli_erase(int argc, char **argv)
     if (rc != 0 || a.help)
         return rc;
     const char *tag = args_get(&a, "--tag");
-    if ((tag == NULL) == (a.npos != 1) || a.npos > 1 || !args_has(&a, "--reason")) {
-        fprintf(stderr, "%s", erase_usage);
-        return 2;
-    }
+    if ((tag == NULL) == (a.npos != 1) || a.npos > 1 || !args_has(&a, "--reason"))
+        return cli_usage_error(erase_usage);
     json_t *body = json_pack("{s:s, s:b}", "reason", args_get(&a, "--reason"), "dry_run",
                              args_has(&a, "--dry-run"));
     if (tag != NULL) {
@@ -100,17 +98,9 @@ int cli_erase(int argc, char **argv)
         json_decref(body);
         return rc;
     }
-    json_t *out = NULL;
-    rc = client_json(&c, "POST", "/v1/erase", body, &out);
+    rc = cli_call_print(&c, "POST", "/v1/erase", body, erase_print);
     json_decref(body);
-    if (rc != 0)
-        return rc;
-    if (c.json_output)
-        cli_print_json(out);
-    else
-        erase_print(out);
-    json_decref(out);
-    return 0;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- hold */
@@ -134,32 +124,28 @@ int cli_hold(int argc, char **argv)
     const char *sub = a.npos > 0 ? a.pos[0] : "";
     int is_ls = strcmp(sub, "ls") == 0;
     if ((is_ls && a.npos != 1) ||
-        (!is_ls && (a.npos != 2 || (strcmp(sub, "set") != 0 && strcmp(sub, "clear") != 0)))) {
-        fprintf(stderr, "%s", hold_usage);
-        return 2;
-    }
+        (!is_ls && (a.npos != 2 || (strcmp(sub, "set") != 0 && strcmp(sub, "clear") != 0))))
+        return cli_usage_error(hold_usage);
     if ((rc = client_setup(&c, 1)) != 0)
         return rc;
     json_t *out = NULL;
     if (is_ls) {
-        rc = client_json(&c, "GET", "/v1/legal-holds", NULL, &out);
+        rc = cli_call(&c, "GET", "/v1/legal-holds", NULL, &out);
     } else if (strcmp(sub, "set") == 0) {
         json_t *body = json_pack("{s:s}", "path", a.pos[1]);
         if (args_has(&a, "--reason"))
             json_object_set_new(body, "reason", json_string(args_get(&a, "--reason")));
-        rc = client_json(&c, "POST", "/v1/legal-holds", body, &out);
+        rc = cli_call(&c, "POST", "/v1/legal-holds", body, &out);
         json_decref(body);
     } else {
         char url[2048];
         if ((rc = comp_url(url, sizeof(url), "/v1/legal-holds/", a.pos[1])) != 0)
             return rc;
-        rc = client_json(&c, "DELETE", url, NULL, &out);
+        rc = cli_call(&c, "DELETE", url, NULL, &out);
     }
-    if (rc != 0)
+    if (rc != 0 || out == NULL)
         return rc;
-    if (c.json_output) {
-        cli_print_json(out);
-    } else if (is_ls) {
+    if (is_ls) {
         size_t i;
         json_t *h;
         json_array_foreach(json_object_get(out, "holds"), i, h)
@@ -269,10 +255,8 @@ int cli_retention(int argc, char **argv)
     int ok = 0;
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         ok |= strcmp(sub, subs[i].name) == 0 && a.npos == subs[i].npos;
-    if (!ok) {
-        fprintf(stderr, "%s", retention_usage);
-        return 2;
-    }
+    if (!ok)
+        return cli_usage_error(retention_usage);
     json_t *body = NULL;
     const char *method = "GET";
     char url[2048] = "/v1/retention/rules";
@@ -323,15 +307,12 @@ int cli_retention(int argc, char **argv)
         json_decref(body);
         return rc;
     }
-    json_t *out = NULL;
-    rc = client_json(&c, method, url, body, &out);
+    json_t *out;
+    rc = cli_call(&c, method, url, body, &out);
     json_decref(body);
-    if (rc != 0)
+    if (rc != 0 || out == NULL)
         return rc;
-    if (c.json_output)
-        cli_print_json(out);
-    else
-        retention_print(sub, out);
+    retention_print(sub, out);
     json_decref(out);
     return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/util.h"
 #include "keys/migrate.h"
 #include "util/log.h"
 
@@ -37,15 +38,6 @@ static const char keys_usage[] =
     "seal        (server stopped) seals the keyring under the master key in PATH (created\n"
     "            when absent), or re-seals it under a new one (old key from COFFER_MASTER_KEY).\n"
     "status, rotate and auto-rotate talk to the server and need admin:Keys.\n";
-
-static void keys_print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        free(s);
-    }
-}
 
 static void keys_age(long long secs, char *out, size_t cap)
 {
@@ -97,16 +89,7 @@ static void keys_print_status(json_t *out)
 
 static int keys_status(struct client *c)
 {
-    json_t *out = NULL;
-    int rc = client_json(c, "GET", "/v1/keys", NULL, &out);
-    if (rc != 0)
-        return rc;
-    if (c->json_output)
-        keys_print_json(out);
-    else
-        keys_print_status(out);
-    json_decref(out);
-    return 0;
+    return cli_call_print(c, "GET", "/v1/keys", NULL, keys_print_status);
 }
 
 static int keys_cmd_rotate(struct client *c, struct args *a)
@@ -148,7 +131,7 @@ static int keys_cmd_rotate(struct client *c, struct args *a)
         if (!json_is_true(json_object_get(rot, "running"))) {
             int failed = json_object_get(rot, "error") != NULL;
             if (c->json_output)
-                keys_print_json(out);
+                cli_print_json(out);
             else
                 keys_print_status(out);
             json_decref(out);
@@ -165,46 +148,39 @@ static int keys_cmd_rotate(struct client *c, struct args *a)
     }
 }
 
+static void keys_print_reencrypted(json_t *out)
+{
+    printf("Re-encrypted %s under a fresh data key (KEK %s); content file %s replaced by %s\n",
+           json_string_value(json_object_get(out, "ref")),
+           json_string_value(json_object_get(out, "new_kek")),
+           json_string_value(json_object_get(out, "old_blob")),
+           json_string_value(json_object_get(out, "new_blob")));
+}
+
 /* coffer keys rotate --reencrypt REF */
 static int keys_reencrypt(struct client *c, const char *ref)
 {
     json_t *body = json_pack("{s:s}", "ref", ref);
-    json_t *out = NULL;
-    int rc = client_json(c, "POST", "/v1/keys/reencrypt", body, &out);
+    int rc = cli_call_print(c, "POST", "/v1/keys/reencrypt", body, keys_print_reencrypted);
     json_decref(body);
-    if (rc != 0)
-        return rc;
-    if (c->json_output)
-        keys_print_json(out);
+    return rc;
+}
+
+static void keys_print_period(json_t *out)
+{
+    long long s = (long long)json_integer_value(json_object_get(out, "period_seconds"));
+    if (s == 0)
+        printf("Automatic key rotation is off\n");
     else
-        printf("Re-encrypted %s under a fresh data key (KEK %s); content file %s replaced by %s\n",
-               json_string_value(json_object_get(out, "ref")),
-               json_string_value(json_object_get(out, "new_kek")),
-               json_string_value(json_object_get(out, "old_blob")),
-               json_string_value(json_object_get(out, "new_blob")));
-    json_decref(out);
-    return 0;
+        printf("Keys rotate automatically every %lld seconds\n", s);
 }
 
 static int keys_auto(struct client *c, const char *period)
 {
     json_t *body = json_pack("{s:s}", "period", period);
-    json_t *out = NULL;
-    int rc = client_json(c, "PUT", "/v1/keys/rotation-period", body, &out);
+    int rc = cli_call_print(c, "PUT", "/v1/keys/rotation-period", body, keys_print_period);
     json_decref(body);
-    if (rc != 0)
-        return rc;
-    if (c->json_output) {
-        keys_print_json(out);
-    } else {
-        long long s = (long long)json_integer_value(json_object_get(out, "period_seconds"));
-        if (s == 0)
-            printf("Automatic key rotation is off\n");
-        else
-            printf("Keys rotate automatically every %lld seconds\n", s);
-    }
-    json_decref(out);
-    return 0;
+    return rc;
 }
 
 /* coffer keys migrate|seal: offline operations on a stopped server's data directory. */
@@ -246,10 +222,8 @@ static int keys_offline(int argc, char **argv)
     }
     int migrate = strcmp(sub, "migrate") == 0;
     if (data == NULL || optind != argc || (migrate && to == NULL) || (!migrate && master == NULL) ||
-        batch < 1 || batch > 10000) {
-        fprintf(stderr, "%s", keys_usage);
-        return 2;
-    }
+        batch < 1 || batch > 10000)
+        return cli_usage_error(keys_usage);
     log_set_level(LOG_WARN);
     char why[300] = "";
     enum err e;
@@ -292,16 +266,12 @@ int cli_keys(int argc, char **argv)
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
     int rc = args_parse(&a, &c, argc, argv, keys_usage);
-    if (rc != 0)
+    if (rc != 0 || a.help)
         return rc;
-    if (a.help)
-        return 0;
     const char *sub = a.npos > 0 ? a.pos[0] : "";
     int want = strcmp(sub, "auto-rotate") == 0 ? 2 : 1;
-    if ((strcmp(sub, "status") != 0 && strcmp(sub, "rotate") != 0 && want == 1) || a.npos != want) {
-        fprintf(stderr, "%s", keys_usage);
-        return 2;
-    }
+    if ((strcmp(sub, "status") != 0 && strcmp(sub, "rotate") != 0 && want == 1) || a.npos != want)
+        return cli_usage_error(keys_usage);
     if ((rc = client_setup(&c, 1)) != 0)
         return rc;
     if (strcmp(sub, "status") == 0)

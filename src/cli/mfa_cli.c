@@ -68,6 +68,16 @@ static int mfa_cli_code_call(struct client *c, const char *path, const char *cod
     return rc;
 }
 
+static void mfa_cli_status(json_t *out)
+{
+    printf("MFA %s; %lld recovery codes left; this session %s MFA\n",
+           json_is_true(json_object_get(out, "enrolled"))  ? "active"
+           : json_is_true(json_object_get(out, "pending")) ? "pending confirmation"
+                                                           : "not enrolled",
+           (long long)json_integer_value(json_object_get(out, "recovery_codes_left")),
+           json_is_true(json_object_get(out, "session_mfa")) ? "has" : "has no");
+}
+
 int cli_mfa(int argc, char **argv)
 {
     static const char usage[] =
@@ -79,16 +89,10 @@ int cli_mfa(int argc, char **argv)
     struct args_opt opts[] = {{NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = args_parse(&a, &c, argc, argv, usage);
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, ARGS_MAX_POS);
     if (rc != 0 || a.help)
         return rc;
-    if (a.npos < 1) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
     const char *sub = a.pos[0];
-    if ((rc = client_setup(&c, 1)) != 0)
-        return rc;
     json_t *out = NULL;
     if (strcmp(sub, "enroll") == 0 && a.npos == 1)
         return mfa_cli_enroll(&c);
@@ -114,17 +118,7 @@ int cli_mfa(int argc, char **argv)
         if (!c.json_output)
             printf("Multi-factor authentication removed\n");
     } else if (strcmp(sub, "status") == 0 && a.npos == 1) {
-        if ((rc = client_json(&c, "GET", "/v1/mfa", NULL, &out)) != 0)
-            return rc;
-        if (c.json_output)
-            cli_print_json(out);
-        else
-            printf("MFA %s; %lld recovery codes left; this session %s MFA\n",
-                   json_is_true(json_object_get(out, "enrolled"))  ? "active"
-                   : json_is_true(json_object_get(out, "pending")) ? "pending confirmation"
-                                                                   : "not enrolled",
-                   (long long)json_integer_value(json_object_get(out, "recovery_codes_left")),
-                   json_is_true(json_object_get(out, "session_mfa")) ? "has" : "has no");
+        return cli_call_print(&c, "GET", "/v1/mfa", NULL, mfa_cli_status);
     } else if (strcmp(sub, "reset") == 0 && a.npos == 2) {
         json_t *body = json_pack("{s:s}", "user", a.pos[1]);
         rc = client_json(&c, "POST", "/v1/mfa/reset", body, &out);
@@ -135,8 +129,7 @@ int cli_mfa(int argc, char **argv)
             printf("Removed multi-factor authentication of %s and revoked its sessions\n",
                    a.pos[1]);
     } else {
-        fprintf(stderr, "%s", usage);
-        return 2;
+        return cli_usage_error(usage);
     }
     json_decref(out);
     return 0;

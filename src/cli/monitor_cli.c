@@ -7,7 +7,6 @@
  * can run from cron or CI.
  */
 #include <fcntl.h>
-#include <stdarg.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include "authz/authz.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/util.h"
 #include "keys/keyring.h"
 #include "keys/keys.h"
 #include "keys/masterkey.h"
@@ -33,21 +33,18 @@
 #include "meta/meta.h"
 #include "meta/share_store.h"
 #include "monitor/anomaly.h"
+#include "monitor/doctor.h"
 #include "util/err.h"
 
-/* ---- alerts ------------------------------------------------------------------ */
-
-static void alerts_time(json_t *v, char *out, size_t cap)
+/* Prints j as indented JSON in the order of its keys ("{}" if it cannot). */
+static void monitor_print_json(json_t *j)
 {
-    if (!json_is_integer(v)) {
-        snprintf(out, cap, "-");
-        return;
-    }
-    time_t t = (time_t)json_integer_value(v);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char *s = json_dumps(j, JSON_INDENT(2));
+    printf("%s\n", s != NULL ? s : "{}");
+    free(s);
 }
+
+/* ---- alerts ------------------------------------------------------------------ */
 
 static int alerts_list(struct client *c, const struct args *a)
 {
@@ -60,9 +57,7 @@ static int alerts_list(struct client *c, const struct args *a)
     if (rc != 0)
         return rc;
     if (c->json_output) {
-        char *s = json_dumps(out, JSON_INDENT(2));
-        printf("%s\n", s != NULL ? s : "{}");
-        free(s);
+        monitor_print_json(out);
         json_decref(out);
         return 0;
     }
@@ -74,7 +69,7 @@ static int alerts_list(struct client *c, const struct args *a)
     json_array_foreach(list, i, f)
     {
         char t[32];
-        alerts_time(json_object_get(f, "event_time"), t, sizeof(t));
+        cli_time_json(json_object_get(f, "event_time"), t, sizeof(t));
         char *ev = json_dumps(json_object_get(f, "events"), JSON_COMPACT);
         printf("#%lld %-6s %-14s %-20s %s %s\n    events %s%s\n",
                (long long)json_integer_value(json_object_get(f, "id")),
@@ -123,10 +118,8 @@ int cli_alerts(int argc, char **argv)
         {"--all", 0, 0, {0}, 0}, {"--limit", 1, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = args_parse(&a, &c, argc, argv, usage);
+    int rc = cli_begin(&a, &c, argc, argv, usage, 0, ARGS_MAX_POS);
     if (rc != 0 || a.help)
-        return rc;
-    if ((rc = client_setup(&c, 1)) != 0)
         return rc;
     const char *sub = a.npos > 0 ? a.pos[0] : "ls";
     if (strcmp(sub, "ls") == 0 && a.npos <= 1)
@@ -145,8 +138,7 @@ int cli_alerts(int argc, char **argv)
         return alerts_clear(&c, a.pos[1], "suspend");
     if (strcmp(sub, "clear-stepup") == 0 && a.npos == 2)
         return alerts_clear(&c, a.pos[1], "stepup");
-    fprintf(stderr, "%s", usage);
-    return 2;
+    return cli_usage_error(usage);
 }
 
 /* ---- review ------------------------------------------------------------------ */
@@ -181,7 +173,7 @@ static void review_print_csv(json_t *rep)
         json_array_foreach(grants, j, g)
         {
             review_join(json_object_get(g, "actions"), acts, sizeof(acts));
-            alerts_time(json_object_get(g, "last_used"), t, sizeof(t));
+            cli_time_json(json_object_get(g, "last_used"), t, sizeof(t));
             printf("%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,\n",
                    json_string_value(json_object_get(p, "principal")),
                    json_string_value(json_object_get(p, "type")),
@@ -205,7 +197,7 @@ static void review_print_text(json_t *rep)
     {
         char flags[512], acts[2048], t[32];
         review_join(json_object_get(p, "flags"), flags, sizeof(flags));
-        alerts_time(json_object_get(p, "last_seen"), t, sizeof(t));
+        cli_time_json(json_object_get(p, "last_seen"), t, sizeof(t));
         printf("%s%s  last seen %s%s%s\n", json_string_value(json_object_get(p, "principal")),
                json_is_true(json_object_get(p, "disabled")) ? " (disabled)" : "",
                json_is_null(json_object_get(p, "last_seen")) ? "never" : t,
@@ -213,7 +205,7 @@ static void review_print_text(json_t *rep)
         json_array_foreach(json_object_get(p, "grants"), j, g)
         {
             review_join(json_object_get(g, "actions"), acts, sizeof(acts));
-            alerts_time(json_object_get(g, "last_used"), t, sizeof(t));
+            cli_time_json(json_object_get(g, "last_used"), t, sizeof(t));
             const char *scope = json_string_value(json_object_get(g, "scope"));
             printf("  %-16s scope %-14s via %-14s last used %-20s %s%s\n",
                    json_string_value(json_object_get(g, "role")),
@@ -315,10 +307,8 @@ int cli_review(int argc, char **argv)
         json_decref(out);
         return rc;
     }
-    if (a.npos != 0) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+    if (a.npos != 0)
+        return cli_usage_error(usage);
     const char *days = args_get(&a, "--unused-days");
     char path[64];
     snprintf(path, sizeof(path), "/v1/review?unused_days=%ld",
@@ -327,9 +317,7 @@ int cli_review(int argc, char **argv)
     if ((rc = client_json(&c, "GET", path, NULL, &rep)) != 0)
         return rc;
     if (strcmp(fmt, "json") == 0) {
-        char *s = json_dumps(rep, JSON_INDENT(2));
-        printf("%s\n", s != NULL ? s : "{}");
-        free(s);
+        monitor_print_json(rep);
     } else if (strcmp(fmt, "csv") == 0) {
         review_print_csv(rep);
     } else {
@@ -341,62 +329,36 @@ int cli_review(int argc, char **argv)
 
 /* ---- doctor ------------------------------------------------------------------ */
 
-struct doctor {
-    int high, medium, low;
-    int json;
-    json_t *list;
-};
-
-static void doctor_add(struct doctor *d, const char *sev, const char *check, const char *fix,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void doctor_add(struct doctor *d, const char *sev, const char *check, const char *fix,
-                       const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (strcmp(sev, "high") == 0)
-        d->high++;
-    else if (strcmp(sev, "medium") == 0)
-        d->medium++;
-    else
-        d->low++;
-    json_array_append_new(d->list, json_pack("{s:s, s:s, s:s, s:s}", "severity", sev, "check",
-                                             check, "problem", msg, "fix", fix));
-}
-
-static void doctor_mode(struct doctor *d, const char *data, const char *rel, const char *check,
-                        const char *sev, int required)
+static void doctor_mode(struct doctor_findings *d, const char *data, const char *rel,
+                        const char *check, const char *sev, int required)
 {
     char path[1200];
     snprintf(path, sizeof(path), "%s/%s", data, rel);
     struct stat sb;
     if (lstat(path, &sb) != 0) {
         if (required)
-            doctor_add(d, "high", check, "restore it from a backup or re-run 'coffer init'",
-                       "%s is missing", path);
+            doctor_finding_add(d, "high", check, "restore it from a backup or re-run 'coffer init'",
+                               "%s is missing", path);
         return;
     }
     if (S_ISLNK(sb.st_mode)) {
-        doctor_add(d, sev, check, "replace the link by the file itself", "%s is a symbolic link",
-                   path);
+        doctor_finding_add(d, sev, check, "replace the link by the file itself",
+                           "%s is a symbolic link", path);
         return;
     }
     if ((sb.st_mode & 0077) != 0) {
         char fix[1300];
         snprintf(fix, sizeof(fix), "chmod %s %s", S_ISDIR(sb.st_mode) ? "700" : "600", path);
-        doctor_add(d, sev, check, fix, "%s is accessible by other users (mode %03o)", path,
-                   (unsigned)(sb.st_mode & 0777));
+        doctor_finding_add(d, sev, check, fix, "%s is accessible by other users (mode %03o)", path,
+                           (unsigned)(sb.st_mode & 0777));
     }
     if (sb.st_uid != geteuid())
-        doctor_add(d, "medium", check, "chown it to the user that runs the server",
-                   "%s is owned by uid %u, not by the current user", path, (unsigned)sb.st_uid);
+        doctor_finding_add(d, "medium", check, "chown it to the user that runs the server",
+                           "%s is owned by uid %u, not by the current user", path,
+                           (unsigned)sb.st_uid);
 }
 
-static void doctor_tls(struct doctor *d, const char *data)
+static void doctor_tls(struct doctor_findings *d, const char *data)
 {
     char path[1200];
     snprintf(path, sizeof(path), "%s/tls/server.pem", data);
@@ -406,53 +368,55 @@ static void doctor_tls(struct doctor *d, const char *data)
     X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
     fclose(f);
     if (x == NULL) {
-        doctor_add(d, "high", "tls", "re-run 'coffer init' or install a valid certificate",
-                   "%s is not a PEM certificate", path);
+        doctor_finding_add(d, "high", "tls", "re-run 'coffer init' or install a valid certificate",
+                           "%s is not a PEM certificate", path);
         return;
     }
     time_t soon = time(NULL) + 30 * 86400;
     if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
-        doctor_add(d, "high", "tls", "install a new server certificate in tls/server.pem",
-                   "the server certificate has expired");
+        doctor_finding_add(d, "high", "tls", "install a new server certificate in tls/server.pem",
+                           "the server certificate has expired");
     else if (X509_cmp_time(X509_get0_notAfter(x), &soon) <= 0)
-        doctor_add(d, "medium", "tls", "install a new server certificate in tls/server.pem",
-                   "the server certificate expires within 30 days");
+        doctor_finding_add(d, "medium", "tls", "install a new server certificate in tls/server.pem",
+                           "the server certificate expires within 30 days");
     EVP_PKEY *k = X509_get0_pubkey(x);
     if (k != NULL && EVP_PKEY_base_id(k) == EVP_PKEY_RSA && EVP_PKEY_bits(k) < 2048)
-        doctor_add(d, "high", "tls", "use an ECDSA P-256 or RSA >= 2048-bit key",
-                   "the server key is RSA with %d bits", EVP_PKEY_bits(k));
+        doctor_finding_add(d, "high", "tls", "use an ECDSA P-256 or RSA >= 2048-bit key",
+                           "the server key is RSA with %d bits", EVP_PKEY_bits(k));
     X509_free(x);
 }
 
 /* The current KEK past the rotation period is a finding. */
-static void doctor_kek_age(struct doctor *d, const char *id, int64_t created, int current,
+static void doctor_kek_age(struct doctor_findings *d, const char *id, int64_t created, int current,
                            int64_t period, int64_t now)
 {
     if (current && now - created > period)
-        doctor_add(d, "medium", "keys", "run 'coffer keys rotate'",
-                   "the current KEK %s is %lld days old, past the rotation period of %lld days", id,
-                   (long long)((now - created) / 86400), (long long)(period / 86400));
+        doctor_finding_add(
+            d, "medium", "keys", "run 'coffer keys rotate'",
+            "the current KEK %s is %lld days old, past the rotation period of %lld days", id,
+            (long long)((now - created) / 86400), (long long)(period / 86400));
 }
 
 /* Sealed keyring: its master key file must live outside the data directory. */
-static void doctor_master_key(struct doctor *d, const char *data, const char *mkf)
+static void doctor_master_key(struct doctor_findings *d, const char *data, const char *mkf)
 {
     if (mkf == NULL)
         mkf = getenv(MASTERKEY_FILE_ENV);
     if (mkf == NULL || mkf[0] == '\0')
         return;
     if (masterkey_check_outside(mkf, data) == ERR_INVALID)
-        doctor_add(d, "high", "keys",
-                   "move the master key file outside the data directory (another disk or a "
-                   "secrets mount) and pass --master-key-file",
-                   "the master key file %s lies inside the data directory it protects", mkf);
+        doctor_finding_add(d, "high", "keys",
+                           "move the master key file outside the data directory (another disk or a "
+                           "secrets mount) and pass --master-key-file",
+                           "the master key file %s lies inside the data directory it protects",
+                           mkf);
 }
 
 /* KEK ages through the provider: a PKCS#11 store (keys/provider.json) is
  * opened through its token; a keyring (sealed or not) is read for its
  * public KEK facts only, so no master key is needed. */
-static void doctor_keys(struct doctor *d, const char *data, struct meta *m, const char *mkf,
-                        int verbose)
+static void doctor_keys(struct doctor_findings *d, const char *data, struct meta *m,
+                        const char *mkf, int verbose)
 {
     int64_t period = 365 * 86400;
     char val[64];
@@ -466,8 +430,9 @@ static void doctor_keys(struct doctor *d, const char *data, struct meta *m, cons
     if (lstat(path, &sb) == 0) {
         struct key_provider *kp = NULL;
         if (keys_open_configured(data, NULL, &kp) != ERR_OK) {
-            doctor_add(d, "low", "keys", "run doctor where the PKCS#11 module and PIN are set up",
-                       "the PKCS#11 token could not be opened; KEK ages were not checked");
+            doctor_finding_add(d, "low", "keys",
+                               "run doctor where the PKCS#11 module and PIN are set up",
+                               "the PKCS#11 token could not be opened; KEK ages were not checked");
             return;
         }
         size_t n = keys_kek_count(kp);
@@ -498,11 +463,11 @@ static void doctor_keys(struct doctor *d, const char *data, struct meta *m, cons
     if (sealed)
         doctor_master_key(d, data, mkf);
     else if (verbose)
-        doctor_add(d, "info", "keys",
-                   "seal the keyring under a master key kept elsewhere ('coffer keys seal') or "
-                   "use a PKCS#11 token",
-                   "the keyring's KEKs are stored unsealed beside the data they protect (%s/keys)",
-                   data);
+        doctor_finding_add(
+            d, "info", "keys",
+            "seal the keyring under a master key kept elsewhere ('coffer keys seal') or "
+            "use a PKCS#11 token",
+            "the keyring's KEKs are stored unsealed beside the data they protect (%s/keys)", data);
 }
 
 struct doctor_seen {
@@ -522,7 +487,8 @@ static int doctor_event(void *ctx, uint64_t index, const char *json, size_t len)
     return 0;
 }
 
-static void doctor_store(struct doctor *d, const char *data, struct meta *m, int dormant_days)
+static void doctor_store(struct doctor_findings *d, const char *data, struct meta *m,
+                         int dormant_days)
 {
     json_t *users = NULL;
     if (meta_user_list(m, &users) != ERR_OK)
@@ -549,14 +515,15 @@ static void doctor_store(struct doctor *d, const char *data, struct meta *m, int
             meta_user_clear(&mu);
         }
         if (!mfa)
-            doctor_add(d, "high", "mfa", "log in as that user and run 'coffer mfa enroll'",
-                       "administrator %s has no multi-factor authentication", name);
+            doctor_finding_add(d, "high", "mfa", "log in as that user and run 'coffer mfa enroll'",
+                               "administrator %s has no multi-factor authentication", name);
         char principal[META_NAME_MAX + 8];
         snprintf(principal, sizeof(principal), "user:%s", name);
         int64_t last = (int64_t)json_integer_value(json_object_get(seen.last, principal));
         if (last < cutoff && json_integer_value(json_object_get(u, "created_at")) < cutoff)
-            doctor_add(d, "medium", "dormant", "disable it with 'coffer user disable NAME'",
-                       "administrator %s has not been active for %d days", name, dormant_days);
+            doctor_finding_add(d, "medium", "dormant", "disable it with 'coffer user disable NAME'",
+                               "administrator %s has not been active for %d days", name,
+                               dormant_days);
     }
     json_decref(users);
     json_decref(seen.last);
@@ -578,9 +545,10 @@ static void doctor_store(struct doctor *d, const char *data, struct meta *m, int
                     found = 1;
             }
             if (!found)
-                doctor_add(d, "high", "guardrails",
-                           "restore it: coffer policy put NAME --global FILE (policies/builtin/)",
-                           "the global guardrail %s is missing or no longer global", b[k].name);
+                doctor_finding_add(
+                    d, "high", "guardrails",
+                    "restore it: coffer policy put NAME --global FILE (policies/builtin/)",
+                    "the global guardrail %s is missing or no longer global", b[k].name);
         }
         json_decref(pols);
     }
@@ -599,11 +567,12 @@ static void doctor_store(struct doctor *d, const char *data, struct meta *m, int
             if (json_integer_value(json_object_get(t, "revoked_at")) > 0 || exp <= now)
                 continue;
             if (exp - cr > max)
-                doctor_add(d, "medium", "tokens", "revoke it and create one with a shorter expiry",
-                           "API token #%lld (%s) lives %lld days, above the maximum of %lld",
-                           (long long)json_integer_value(json_object_get(t, "id")),
-                           json_string_value(json_object_get(t, "name")),
-                           (long long)((exp - cr) / 86400), (long long)(max / 86400));
+                doctor_finding_add(
+                    d, "medium", "tokens", "revoke it and create one with a shorter expiry",
+                    "API token #%lld (%s) lives %lld days, above the maximum of %lld",
+                    (long long)json_integer_value(json_object_get(t, "id")),
+                    json_string_value(json_object_get(t, "name")), (long long)((exp - cr) / 86400),
+                    (long long)(max / 86400));
         }
         json_decref(toks);
     }
@@ -617,10 +586,10 @@ static void doctor_store(struct doctor *d, const char *data, struct meta *m, int
             if (json_integer_value(json_object_get(s, "revoked_at")) > 0 || exp <= now)
                 continue;
             if (exp - cr > 30 * 86400)
-                doctor_add(d, "medium", "shares", "revoke it: coffer share revoke ID",
-                           "share link #%lld lives %lld days (more than 30)",
-                           (long long)json_integer_value(json_object_get(s, "id")),
-                           (long long)((exp - cr) / 86400));
+                doctor_finding_add(d, "medium", "shares", "revoke it: coffer share revoke ID",
+                                   "share link #%lld lives %lld days (more than 30)",
+                                   (long long)json_integer_value(json_object_get(s, "id")),
+                                   (long long)((exp - cr) / 86400));
         }
         json_decref(shares);
     }
@@ -628,7 +597,7 @@ static void doctor_store(struct doctor *d, const char *data, struct meta *m, int
 
 /* Checks of the running server (GET /v1/doctor): its findings join the
  * offline ones; *server receives the report (caller decrefs). */
-static int doctor_online(struct doctor *d, struct client *c, json_t **server)
+static int doctor_online(struct doctor_findings *d, struct client *c, json_t **server)
 {
     int rc = client_setup(c, 1);
     if (rc != 0)
@@ -646,7 +615,7 @@ static int doctor_online(struct doctor *d, struct client *c, json_t **server)
         const char *fix = json_string_value(json_object_get(f, "fix"));
         if (sev == NULL || check == NULL || problem == NULL || fix == NULL)
             continue;
-        doctor_add(d, sev, check, fix, "%s", problem);
+        doctor_finding_add(d, sev, check, fix, "%s", problem);
     }
     *server = rep;
     return 0;
@@ -706,15 +675,13 @@ int cli_doctor(int argc, char **argv)
         return rc;
     const char *data = args_get(&a, "--data");
     int online = c.server[0] != '\0' || data == NULL;
-    if (a.npos != 0 || (data != NULL && strlen(data) > 900)) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+    if (a.npos != 0 || (data != NULL && strlen(data) > 900))
+        return cli_usage_error(usage);
     const char *dd = args_get(&a, "--dormant-days");
     int dormant = dd != NULL ? (int)strtol(dd, NULL, 10) : 90;
     if (dormant < 1)
         dormant = 90;
-    struct doctor d = {0, 0, 0, c.json_output, json_array()};
+    struct doctor_findings d = {json_array(), 0, 0, 0};
     json_t *server = NULL;
     if (online && (rc = doctor_online(&d, &c, &server)) != 0) {
         if (data == NULL && rc == 3)
@@ -752,29 +719,28 @@ int cli_doctor(int argc, char **argv)
             doctor_store(&d, data, m, dormant);
             meta_close(m);
         } else {
-            doctor_add(&d, "high", "store", "check the file and restore it from a backup",
-                       "cannot open %s", path);
+            doctor_finding_add(&d, "high", "store", "check the file and restore it from a backup",
+                               "cannot open %s", path);
         }
         snprintf(path, sizeof(path), "%s/audit", data);
         struct audit_verify_report rep;
         enum err e = audit_verify_dir(path, NULL, &rep);
         if (e != ERR_OK)
-            doctor_add(&d, "high", "audit",
-                       "run 'coffer audit verify --data DIR', keep a copy and investigate",
-                       "the audit log fails verification: %s", rep.reason);
+            doctor_finding_add(&d, "high", "audit",
+                               "run 'coffer audit verify --data DIR', keep a copy and investigate",
+                               "the audit log fails verification: %s", rep.reason);
         else if (rep.events > rep.last_head_size + 10000)
-            doctor_add(&d, "low", "audit", "check that the server signs heads (it does every 60 s)",
-                       "%llu events are not yet covered by a signed head",
-                       (unsigned long long)(rep.events - rep.last_head_size));
+            doctor_finding_add(&d, "low", "audit",
+                               "check that the server signs heads (it does every 60 s)",
+                               "%llu events are not yet covered by a signed head",
+                               (unsigned long long)(rep.events - rep.last_head_size));
     }
-    if (d.json) {
+    if (c.json_output) {
         json_t *out = json_pack("{s:O, s:i, s:i, s:i}", "findings", d.list, "high", d.high,
                                 "medium", d.medium, "low", d.low);
         if (server != NULL)
             json_object_set(out, "server", server);
-        char *s = json_dumps(out, JSON_INDENT(2));
-        printf("%s\n", s != NULL ? s : "{}");
-        free(s);
+        monitor_print_json(out);
         json_decref(out);
     } else {
         if (server != NULL)

@@ -7,6 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/util.h"
 
 static int oidc_cli_add(struct client *c, const struct args *a, const char *name)
 {
@@ -55,22 +56,14 @@ static int oidc_cli_add(struct client *c, const struct args *a, const char *name
         json_array_append_new(al, json_string(amr->values[i]));
     json_object_set_new(cfg, "mfa_amr", al);
     char path[256];
-    char *esc = client_escape(name);
-    snprintf(path, sizeof(path), "/v1/oidc/issuers/%s", esc != NULL ? esc : "");
-    free(esc);
-    json_t *out = NULL;
-    int rc = client_json(c, "PUT", path, cfg, &out);
+    cli_path(path, sizeof(path), "/v1/oidc/issuers/", name, "");
+    json_t *out;
+    int rc = cli_call(c, "PUT", path, cfg, &out);
     json_decref(cfg);
-    if (rc != 0)
+    if (rc != 0 || out == NULL)
         return rc;
-    if (c->json_output) {
-        char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
-        printf("%s\n", s != NULL ? s : "{}");
-        free(s);
-    } else {
-        printf("Trusting issuer %s as '%s'\n",
-               json_string_value(json_object_get(json_object_get(out, "config"), "issuer")), name);
-    }
+    printf("Trusting issuer %s as '%s'\n",
+           json_string_value(json_object_get(json_object_get(out, "config"), "issuer")), name);
     json_decref(out);
     return 0;
 }
@@ -100,14 +93,8 @@ int cli_oidc(int argc, char **argv)
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = args_parse(&a, &c, argc, argv, usage);
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, ARGS_MAX_POS);
     if (rc != 0 || a.help)
-        return rc;
-    if (a.npos < 1) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
-    if ((rc = client_setup(&c, 1)) != 0)
         return rc;
     const char *sub = a.pos[0];
     if (strcmp(sub, "add") == 0 && a.npos == 2)
@@ -140,15 +127,12 @@ int cli_oidc(int argc, char **argv)
     }
     if (strcmp(sub, "rm") == 0 && a.npos == 2) {
         char path[256];
-        char *esc = client_escape(a.pos[1]);
-        snprintf(path, sizeof(path), "/v1/oidc/issuers/%s", esc != NULL ? esc : "");
-        free(esc);
+        cli_path(path, sizeof(path), "/v1/oidc/issuers/", a.pos[1], "");
         if ((rc = client_json(&c, "DELETE", path, NULL, NULL)) != 0)
             return rc;
         if (!c.json_output)
             printf("Removed issuer %s\n", a.pos[1]);
         return 0;
     }
-    fprintf(stderr, "%s", usage);
-    return 2;
+    return cli_usage_error(usage);
 }

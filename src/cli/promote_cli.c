@@ -5,23 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/args.h"
 #include "cli/util.h"
 #include "cli/cli.h"
-
-static void promote_cli_time(json_t *t, char *out, size_t cap)
-{
-    if (!json_is_integer(t)) {
-        snprintf(out, cap, "-");
-        return;
-    }
-    time_t tt = (time_t)json_integer_value(t);
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* One human line about a request's state after an operation. */
 static void promote_cli_summary(json_t *o)
@@ -47,19 +34,6 @@ static void promote_cli_summary(json_t *o)
     }
 }
 
-static int promote_cli_setup(struct client *c, struct args *a, int argc, char **argv,
-                             const char *usage, int npos)
-{
-    int rc = args_parse(a, c, argc, argv, usage);
-    if (rc != 0 || a->help)
-        return rc != 0 ? rc : -1;
-    if (a->npos != npos) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
-    return client_setup(c, 1);
-}
-
 int cli_promote(int argc, char **argv)
 {
     static const char usage[] =
@@ -70,9 +44,9 @@ int cli_promote(int argc, char **argv)
     struct args_opt opts[] = {{"--to", 1, 0, {0}, 0}, {"-m", 1, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = promote_cli_setup(&c, &a, argc, argv, usage, 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, usage, 1, 1);
+    if (rc != 0 || a.help)
+        return rc;
     const char *to = args_get(&a, "--to");
     if (to == NULL) {
         fprintf(stderr, "coffer: promote needs --to ENV\n");
@@ -81,17 +55,9 @@ int cli_promote(int argc, char **argv)
     json_t *body = json_pack("{s:s, s:s}", "ref", a.pos[0], "to", to);
     if (args_has(&a, "-m"))
         json_object_set_new(body, "message", json_string(args_get(&a, "-m")));
-    json_t *out = NULL;
-    rc = client_json(&c, "POST", "/v1/promotions", body, &out);
+    rc = cli_call_print(&c, "POST", "/v1/promotions", body, promote_cli_summary);
     json_decref(body);
-    if (rc != 0)
-        return rc;
-    if (c.json_output)
-        cli_print_json(out);
-    else
-        promote_cli_summary(out);
-    json_decref(out);
-    return 0;
+    return rc;
 }
 
 int cli_requests(int argc, char **argv)
@@ -101,19 +67,14 @@ int cli_requests(int argc, char **argv)
     struct args_opt opts[] = {{"--all", 0, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = promote_cli_setup(&c, &a, argc, argv, usage, 0);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
-    json_t *out = NULL;
-    rc = client_json(&c, "GET", args_has(&a, "--all") ? "/v1/promotions?all=1" : "/v1/promotions",
-                     NULL, &out);
-    if (rc != 0)
+    int rc = cli_begin(&a, &c, argc, argv, usage, 0, 0);
+    if (rc != 0 || a.help)
         return rc;
-    if (c.json_output) {
-        cli_print_json(out);
-        json_decref(out);
-        return 0;
-    }
+    json_t *out;
+    rc = cli_call(&c, "GET", args_has(&a, "--all") ? "/v1/promotions?all=1" : "/v1/promotions",
+                  NULL, &out);
+    if (rc != 0 || out == NULL)
+        return rc;
     printf("%-5s %-10s %-9s %-20s %-21s %s -> %s\n", "ID", "STATE", "APPROVALS", "REQUESTER",
            "EXPIRES", "SOURCE", "TARGET");
     size_t i;
@@ -121,7 +82,7 @@ int cli_requests(int argc, char **argv)
     json_array_foreach(json_object_get(out, "requests"), i, o)
     {
         char exp[32], appr[24];
-        promote_cli_time(json_object_get(o, "expires_at"), exp, sizeof(exp));
+        cli_time_json(json_object_get(o, "expires_at"), exp, sizeof(exp));
         snprintf(appr, sizeof(appr), "%zu/%lld", json_array_size(json_object_get(o, "approvals")),
                  (long long)json_integer_value(json_object_get(o, "approvals_required")));
         printf("%-5lld %-10s %-9s %-20s %-21s %s@%lld -> %s\n",
@@ -147,9 +108,9 @@ static int promote_cli_decide(int argc, char **argv, int approve)
     struct args_opt opts[] = {{"--reason", 1, 0, {0}, 0}, {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = promote_cli_setup(&c, &a, argc, argv, approve ? usage_approve : usage_reject, 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
+    int rc = cli_begin(&a, &c, argc, argv, approve ? usage_approve : usage_reject, 1, 1);
+    if (rc != 0 || a.help)
+        return rc;
     char *end = NULL;
     long long id = strtoll(a.pos[0], &end, 10);
     if (end == a.pos[0] || *end != '\0' || id <= 0) {
@@ -165,17 +126,9 @@ static int promote_cli_decide(int argc, char **argv, int approve)
     json_t *body = json_object();
     if (args_has(&a, "--reason"))
         json_object_set_new(body, "reason", json_string(args_get(&a, "--reason")));
-    json_t *out = NULL;
-    rc = client_json(&c, "POST", path, body, &out);
+    rc = cli_call_print(&c, "POST", path, body, promote_cli_summary);
     json_decref(body);
-    if (rc != 0)
-        return rc;
-    if (c.json_output)
-        cli_print_json(out);
-    else
-        promote_cli_summary(out);
-    json_decref(out);
-    return 0;
+    return rc;
 }
 
 int cli_approve(int argc, char **argv)

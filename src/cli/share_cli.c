@@ -4,25 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "app/environments.h"
 #include "cli/args.h"
 #include "cli/util.h"
 #include "cli/cli.h"
 #include "util/secure.h"
-
-static void share_cli_time(json_t *t, char *out, size_t cap)
-{
-    if (!json_is_integer(t)) {
-        snprintf(out, cap, "-");
-        return;
-    }
-    time_t tt = (time_t)json_integer_value(t);
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static int share_cli_create(struct client *c, const struct args *a)
 {
@@ -73,7 +60,7 @@ static int share_cli_create(struct client *c, const struct args *a)
         cli_print_json(out);
     } else {
         char when[32];
-        share_cli_time(json_object_get(out, "expires_at"), when, sizeof(when));
+        cli_time_json(json_object_get(out, "expires_at"), when, sizeof(when));
         json_t *maxd = json_object_get(out, "max_downloads");
         char maxs[48] = "";
         if (json_is_integer(maxd))
@@ -97,15 +84,10 @@ static int share_cli_create(struct client *c, const struct args *a)
 
 static int share_cli_list(struct client *c, int all)
 {
-    json_t *out = NULL;
-    int rc = client_json(c, "GET", all ? "/v1/shares?all=1" : "/v1/shares", NULL, &out);
-    if (rc != 0)
+    json_t *out;
+    int rc = cli_call(c, "GET", all ? "/v1/shares?all=1" : "/v1/shares", NULL, &out);
+    if (rc != 0 || out == NULL)
         return rc;
-    if (c->json_output) {
-        cli_print_json(out);
-        json_decref(out);
-        return 0;
-    }
     printf("%-5s %-8s %-9s %-21s %-21s %-15s %s\n", "ID", "STATE", "USES", "EXPIRES", "LAST USE",
            "LAST IP", "REF");
     size_t i;
@@ -113,8 +95,8 @@ static int share_cli_list(struct client *c, int all)
     json_array_foreach(json_object_get(out, "links"), i, l)
     {
         char exp[32], used[32], uses[32];
-        share_cli_time(json_object_get(l, "expires_at"), exp, sizeof(exp));
-        share_cli_time(json_object_get(l, "last_used_at"), used, sizeof(used));
+        cli_time_json(json_object_get(l, "expires_at"), exp, sizeof(exp));
+        cli_time_json(json_object_get(l, "last_used_at"), used, sizeof(used));
         json_t *max = json_object_get(l, "max_downloads");
         if (json_is_integer(max))
             snprintf(uses, sizeof(uses), "%lld/%lld",
@@ -150,21 +132,15 @@ int cli_share(int argc, char **argv)
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = args_parse(&a, &c, argc, argv, usage);
+    int rc = cli_parse(&a, &c, argc, argv, usage, 1, 2);
     if (rc != 0 || a.help)
         return rc;
-    if (a.npos < 1) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
     const char *sub = a.pos[0];
     int known = (strcmp(sub, "create") == 0 && a.npos == 2) ||
                 (strcmp(sub, "ls") == 0 && a.npos == 1) ||
                 (strcmp(sub, "revoke") == 0 && a.npos == 2);
-    if (!known) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+    if (!known)
+        return cli_usage_error(usage);
     if ((rc = client_setup(&c, 1)) != 0)
         return rc;
     if (strcmp(sub, "create") == 0)
@@ -172,9 +148,7 @@ int cli_share(int argc, char **argv)
     if (strcmp(sub, "ls") == 0)
         return share_cli_list(&c, args_has(&a, "--all"));
     char path[128];
-    char *id = client_escape(a.pos[1]);
-    snprintf(path, sizeof(path), "/v1/shares/%s", id != NULL ? id : "");
-    free(id);
+    cli_path(path, sizeof(path), "/v1/shares/", a.pos[1], "");
     if ((rc = client_json(&c, "DELETE", path, NULL, NULL)) != 0)
         return rc;
     if (!c.json_output)

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -13,16 +12,13 @@
 
 int cli_service(int argc, char **argv);
 
-static void svccert_cli_time(long long t, char *out, size_t cap)
+static void svccert_cli_bound(json_t *out)
 {
-    if (t <= 0) {
-        snprintf(out, cap, "never");
-        return;
-    }
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("Bound certificate %s as %s (owner %s), binding id %lld\n",
+           json_string_value(json_object_get(out, "fingerprint")),
+           json_string_value(json_object_get(out, "principal")),
+           json_string_value(json_object_get(out, "owner")),
+           (long long)json_integer_value(json_object_get(out, "id")));
 }
 
 static int svccert_cli_add(struct client *c, const struct args *a, const char *name)
@@ -41,34 +37,17 @@ static int svccert_cli_add(struct client *c, const struct args *a, const char *n
         json_object_set_new(body, "scope", json_string(args_get(a, "--scope")));
     if (args_has(a, "--owner"))
         json_object_set_new(body, "owner", json_string(args_get(a, "--owner")));
-    json_t *out = NULL;
-    int rc = client_json(c, "POST", "/v1/service-certs", body, &out);
+    int rc = cli_call_print(c, "POST", "/v1/service-certs", body, svccert_cli_bound);
     json_decref(body);
-    if (rc != 0)
-        return rc;
-    if (c->json_output)
-        cli_print_json(out);
-    else
-        printf("Bound certificate %s as %s (owner %s), binding id %lld\n",
-               json_string_value(json_object_get(out, "fingerprint")),
-               json_string_value(json_object_get(out, "principal")),
-               json_string_value(json_object_get(out, "owner")),
-               (long long)json_integer_value(json_object_get(out, "id")));
-    json_decref(out);
-    return 0;
+    return rc;
 }
 
 static int svccert_cli_list(struct client *c)
 {
-    json_t *out = NULL;
-    int rc = client_json(c, "GET", "/v1/service-certs", NULL, &out);
-    if (rc != 0)
+    json_t *out;
+    int rc = cli_call(c, "GET", "/v1/service-certs", NULL, &out);
+    if (rc != 0 || out == NULL)
         return rc;
-    if (c->json_output) {
-        cli_print_json(out);
-        json_decref(out);
-        return 0;
-    }
     printf("%-5s %-20s %-12s %-8s %-21s %-64s %s\n", "ID", "NAME", "OWNER", "STATE", "LAST USED",
            "FINGERPRINT (SHA-256)", "ROLES");
     size_t i;
@@ -76,8 +55,8 @@ static int svccert_cli_list(struct client *c)
     json_array_foreach(json_object_get(out, "certs"), i, t)
     {
         char used[32];
-        svccert_cli_time(json_integer_value(json_object_get(t, "last_used_at")), used,
-                         sizeof(used));
+        cli_time_or_never(json_integer_value(json_object_get(t, "last_used_at")), used,
+                          sizeof(used));
         char *roles = json_dumps(json_object_get(t, "roles"), JSON_COMPACT);
         printf("%-5lld %-20s %-12s %-8s %-21s %-64s %s\n",
                (long long)json_integer_value(json_object_get(t, "id")),
@@ -110,20 +89,14 @@ int cli_service(int argc, char **argv)
                               {NULL, 0, 0, {0}, 0}};
     struct client c = {0};
     struct args a = {opts, {0}, 0, 0};
-    int rc = args_parse(&a, &c, argc, argv, usage);
+    int rc = cli_parse(&a, &c, argc, argv, usage, 2, 3);
     if (rc != 0 || a.help)
         return rc;
-    if (a.npos < 2 || strcmp(a.pos[0], "cert") != 0) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
     const char *sub = a.pos[1];
     int ok = (strcmp(sub, "add") == 0 && a.npos == 3) || (strcmp(sub, "ls") == 0 && a.npos == 2) ||
              (strcmp(sub, "rm") == 0 && a.npos == 3);
-    if (!ok) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+    if (strcmp(a.pos[0], "cert") != 0 || !ok)
+        return cli_usage_error(usage);
     if ((rc = client_setup(&c, 1)) != 0)
         return rc;
     if (strcmp(sub, "add") == 0)
@@ -131,9 +104,7 @@ int cli_service(int argc, char **argv)
     if (strcmp(sub, "ls") == 0)
         return svccert_cli_list(&c);
     char path[128];
-    char *id = client_escape(a.pos[2]);
-    snprintf(path, sizeof(path), "/v1/service-certs/%s", id != NULL ? id : "");
-    free(id);
+    cli_path(path, sizeof(path), "/v1/service-certs/", a.pos[2], "");
     if ((rc = client_json(&c, "DELETE", path, NULL, NULL)) != 0)
         return rc;
     if (!c.json_output)

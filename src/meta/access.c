@@ -55,6 +55,23 @@ static void row_append_text(sqlite3_stmt *st, void *ctx)
     json_array_append_new(ctx, json_string(col_text(st, 0)));
 }
 
+/* Runs sql, which selects at most one row by one text parameter, and hands
+ * the value row builds from it to *out (the caller's reference).
+ * ERR_NOT_FOUND when there is no row. */
+static enum err access_get_one(struct meta *m, const char *sql, const char *param,
+                               access_row_fn row, json_t **out)
+{
+    const char *p[] = {param};
+    json_t *arr = json_array();
+    enum err e = access_run(m, sql, p, 1, row, arr, NULL);
+    if (e == ERR_OK && json_array_size(arr) == 0)
+        e = ERR_NOT_FOUND;
+    if (e == ERR_OK)
+        *out = json_incref(json_array_get(arr, 0));
+    json_decref(arr);
+    return e;
+}
+
 /* ------------------------------------------------------------- policies */
 
 enum err meta_policy_put(struct meta *m, const char *name, const char *doc, int global,
@@ -107,19 +124,12 @@ static enum err access_policy_roles(struct meta *m, json_t *policy)
 
 enum err meta_policy_get(struct meta *m, const char *name, json_t **out)
 {
-    json_t *arr = json_array();
-    const char *p[] = {name};
-    enum err e = access_run(m,
-                            "SELECT name, document, global, builtin, updated_at, updated_by "
-                            "FROM policies WHERE name=?",
-                            p, 1, row_policy, arr, NULL);
-    if (e == ERR_OK && json_array_size(arr) == 0)
-        e = ERR_NOT_FOUND;
-    if (e == ERR_OK) {
-        *out = json_incref(json_array_get(arr, 0));
+    enum err e = access_get_one(m,
+                                "SELECT name, document, global, builtin, updated_at, updated_by "
+                                "FROM policies WHERE name=?",
+                                name, row_policy, out);
+    if (e == ERR_OK)
         e = access_policy_roles(m, *out);
-    }
-    json_decref(arr);
     return e;
 }
 
@@ -138,12 +148,7 @@ enum err meta_policy_list(struct meta *m, json_t **out)
         if (e == ERR_OK)
             e = access_policy_roles(m, p);
     }
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 enum err meta_policy_delete(struct meta *m, const char *name)
@@ -208,12 +213,7 @@ enum err meta_role_list(struct meta *m, json_t **out)
                            row_append_text, pols, NULL);
         json_object_set_new(r, "policies", pols);
     }
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 static void row_binding(sqlite3_stmt *st, void *ctx)
@@ -225,20 +225,14 @@ static void row_binding(sqlite3_stmt *st, void *ctx)
 
 enum err meta_role_get(struct meta *m, const char *name, json_t **out)
 {
-    json_t *arr = json_array();
-    const char *p[] = {name};
-    enum err e = access_run(m,
-                            "SELECT r.name, r.builtin, (SELECT COUNT(*) FROM bindings b WHERE "
-                            "b.role=r.name) FROM roles r WHERE r.name=?",
-                            p, 1, row_role, arr, NULL);
-    if (e == ERR_OK && json_array_size(arr) == 0)
-        e = ERR_NOT_FOUND;
-    if (e != ERR_OK) {
-        json_decref(arr);
+    json_t *role = NULL;
+    enum err e = access_get_one(m,
+                                "SELECT r.name, r.builtin, (SELECT COUNT(*) FROM bindings b WHERE "
+                                "b.role=r.name) FROM roles r WHERE r.name=?",
+                                name, row_role, &role);
+    if (e != ERR_OK)
         return e;
-    }
-    json_t *role = json_incref(json_array_get(arr, 0));
-    json_decref(arr);
+    const char *p[] = {name};
     json_t *pols = json_array();
     e = access_run(m,
                    "SELECT p.name, p.document, p.global, p.builtin, p.updated_at, p.updated_by "
@@ -253,12 +247,7 @@ enum err meta_role_get(struct meta *m, const char *name, json_t **out)
                        "role=? ORDER BY principal, scope",
                        p, 1, row_binding, binds, NULL);
     json_object_set_new(role, "bindings", binds);
-    if (e != ERR_OK) {
-        json_decref(role);
-        return e;
-    }
-    *out = role;
-    return ERR_OK;
+    return meta_hand_over(e, role, out);
 }
 
 enum err meta_binding_add(struct meta *m, const char *role, const char *principal,
@@ -345,12 +334,7 @@ enum err meta_group_list(struct meta *m, json_t **out)
             e = access_run(m, "SELECT principal FROM group_members WHERE grp=? ORDER BY principal",
                            p, 1, row_append_text, json_object_get(g, "members"), NULL);
     }
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 enum err meta_principal_groups(struct meta *m, const char *principal, json_t **out)
@@ -368,12 +352,7 @@ enum err meta_principal_groups(struct meta *m, const char *principal, json_t **o
     }
     meta_stmt_done(c, st);
     meta_read_done(c);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 /* ----------------------------------------------------------------- load */
@@ -422,30 +401,17 @@ enum err meta_access_load(struct meta *m, json_t **out)
                               row_load_binding, json_object_get(all, "bindings"), NULL);
     meta_exec(&m->w, e == ERR_OK ? "COMMIT" : "ROLLBACK");
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(all);
-        return e;
-    }
-    *out = all;
-    return ERR_OK;
-}
-
-static void row_setting(sqlite3_stmt *st, void *ctx)
-{
-    json_array_append_new(ctx, json_string(col_text(st, 0)));
+    return meta_hand_over(e, all, out);
 }
 
 enum err meta_setting_get(struct meta *m, const char *key, char *out, size_t cap)
 {
-    const char *p[] = {key};
-    json_t *arr = json_array();
+    json_t *value = NULL;
     enum err e =
-        access_run(m, "SELECT value FROM settings WHERE key=?", p, 1, row_setting, arr, NULL);
-    if (e == ERR_OK && json_array_size(arr) == 0)
-        e = ERR_NOT_FOUND;
+        access_get_one(m, "SELECT value FROM settings WHERE key=?", key, row_append_text, &value);
     if (e == ERR_OK)
-        snprintf(out, cap, "%s", json_string_value(json_array_get(arr, 0)));
-    json_decref(arr);
+        snprintf(out, cap, "%s", json_string_value(value));
+    json_decref(value);
     return e;
 }
 

@@ -252,28 +252,10 @@ enum err meta_apitoken_create(struct meta *m, const char *name, int64_t owner_id
                               const uint8_t token_hash[32], json_t *roles, const char *scope,
                               int64_t expires_at, int64_t *id_out)
 {
-    char *roles_text = json_dumps(roles, JSON_COMPACT);
-    if (roles_text == NULL)
-        return ERR_INTERNAL;
-    pthread_mutex_lock(&m->w.lock);
-    sqlite3_stmt *st =
-        meta_prepare(&m->w, "INSERT INTO api_tokens(name, owner_id, token_hash, roles, "
-                            "scope, created_at, expires_at) VALUES(?,?,?,?,?,?,?)");
-    if (st != NULL) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, owner_id);
-        sqlite3_bind_blob(st, 3, token_hash, 32, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, roles_text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, scope != NULL ? scope : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, meta_now());
-        sqlite3_bind_int64(st, 7, expires_at);
-    }
-    enum err e = meta_step_done(st);
-    if (e == ERR_OK)
-        *id_out = sqlite3_last_insert_rowid(m->w.db);
-    pthread_mutex_unlock(&m->w.lock);
-    free(roles_text);
-    return e;
+    return meta_credential_create(m,
+                                  "INSERT INTO api_tokens(name, owner_id, token_hash, roles, "
+                                  "scope, created_at, expires_at) VALUES(?,?,?,?,?,?,?)",
+                                  name, owner_id, token_hash, roles, scope, expires_at, id_out);
 }
 
 #define APITOKEN_COLUMNS                                                                           \
@@ -283,16 +265,10 @@ enum err meta_apitoken_create(struct meta *m, const char *name, int64_t owner_id
 static void meta_apitoken_fill(sqlite3_stmt *st, struct meta_apitoken *t)
 {
     t->id = sqlite3_column_int64(st, 0);
-    const unsigned char *name = sqlite3_column_text(st, 1);
-    snprintf(t->name, sizeof(t->name), "%s", name != NULL ? (const char *)name : "");
+    meta_copy_text(t->name, sizeof(t->name), st, 1);
     t->owner_id = sqlite3_column_int64(st, 2);
-    t->roles = meta_column_json(st, 3);
-    if (!json_is_array(t->roles)) {
-        json_decref(t->roles);
-        t->roles = json_array();
-    }
-    const unsigned char *scope = sqlite3_column_text(st, 4);
-    snprintf(t->scope, sizeof(t->scope), "%s", scope != NULL ? (const char *)scope : "");
+    t->roles = meta_column_array(st, 3);
+    meta_copy_text(t->scope, sizeof(t->scope), st, 4);
     t->created_at = sqlite3_column_int64(st, 5);
     t->expires_at = sqlite3_column_int64(st, 6);
     t->last_used_at = sqlite3_column_int64(st, 7);
@@ -310,12 +286,7 @@ static enum err meta_apitoken_query(struct meta *m, const char *where, const voi
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(c, sql);
     if (st != NULL) {
-        if (blob != NULL)
-            sqlite3_bind_blob(st, 1, blob, 32, SQLITE_STATIC);
-        else if (text != NULL)
-            sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_int64(st, 1, id);
+        meta_credential_bind_key(st, blob, text, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             meta_apitoken_fill(st, t);
@@ -405,12 +376,7 @@ enum err meta_apitoken_list(struct meta *m, int64_t owner_id, json_t **out)
             e = ERR_OK;
     }
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 /* ---------------------------------------------------------- OIDC issuers */
@@ -459,12 +425,7 @@ enum err meta_oidc_all(struct meta *m, json_t **out)
             e = ERR_OK;
     }
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(obj);
-        return e;
-    }
-    *out = obj;
-    return ERR_OK;
+    return meta_hand_over(e, obj, out);
 }
 
 enum err meta_oidc_delete(struct meta *m, const char *name)

@@ -107,12 +107,7 @@ enum err compliance_versions(struct meta *m, const char *path, uint64_t version,
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 /* Runs one statement binding (int64 id, text, text, int64). Caller holds m->lock. */
@@ -271,12 +266,7 @@ static enum err cs_list(struct meta *m, const char *sql, json_t *(*row)(sqlite3_
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 static json_t *cs_hold_row(sqlite3_stmt *st)
@@ -471,10 +461,5 @@ enum err compliance_rule_due(struct meta *m, const struct compliance_rule *rule,
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }

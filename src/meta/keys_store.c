@@ -9,12 +9,6 @@
 
 #include "meta/meta_int.h"
 
-static void keys_copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
-}
-
 /* Reads up to cap rows of one table into rows. Caller holds m->lock. */
 static enum err keys_scan_table(struct meta *m, const char *keep_kek, struct keys_scan *scan,
                                 struct keys_wrapped_row *rows, size_t cap, size_t *n)
@@ -42,11 +36,11 @@ static enum err keys_scan_table(struct meta *m, const char *keep_kek, struct key
         row->table = scan->table;
         row->id = scan->after;
         if (scan->table == KEYS_ROW_VERSION)
-            keys_copy_text(row->identity, sizeof(row->identity), st, 1);
+            meta_copy_text(row->identity, sizeof(row->identity), st, 1);
         else
             snprintf(row->identity, sizeof(row->identity), "coffer-totp/v1/%lld",
                      (long long)row->id);
-        keys_copy_text(row->kek_id, sizeof(row->kek_id), st, 2);
+        meta_copy_text(row->kek_id, sizeof(row->kek_id), st, 2);
         memcpy(row->wrapped, sqlite3_column_blob(st, 3), (size_t)len);
         row->wrapped_len = (size_t)len;
         (*n)++;
@@ -167,12 +161,7 @@ enum err keys_store_kek_counts(struct meta *m, json_t **out)
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(o);
-        return e;
-    }
-    *out = o;
-    return ERR_OK;
+    return meta_hand_over(e, o, out);
 }
 
 enum err keys_store_rotation_begin(struct meta *m, const char *new_kek, const char *by, int batch,
@@ -205,9 +194,9 @@ static void keys_rotation_fill(sqlite3_stmt *st, struct keys_rotation_rec *rec)
 {
     memset(rec, 0, sizeof(*rec));
     rec->id = sqlite3_column_int64(st, 0);
-    keys_copy_text(rec->new_kek, sizeof(rec->new_kek), st, 1);
+    meta_copy_text(rec->new_kek, sizeof(rec->new_kek), st, 1);
     rec->started_at = sqlite3_column_int64(st, 2);
-    keys_copy_text(rec->started_by, sizeof(rec->started_by), st, 3);
+    meta_copy_text(rec->started_by, sizeof(rec->started_by), st, 3);
     rec->batch = sqlite3_column_int(st, 4);
     rec->pause_ms = sqlite3_column_int(st, 5);
     rec->rewrapped = sqlite3_column_int64(st, 6);
@@ -297,12 +286,7 @@ enum err keys_store_rotation_list(struct meta *m, int limit, json_t **out)
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 enum err keys_store_rotation_last_start(struct meta *m, int64_t *at)

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -72,5 +73,26 @@ enum err meta_credential_touch(struct meta *m, const char *sql, int64_t id, int6
 enum err meta_credential_revoke(struct meta *m, const char *sql, int64_t id, const char *by);
 /* Parses a JSON text column; NULL if NULL or malformed. */
 json_t *meta_column_json(sqlite3_stmt *st, int col);
+/* Parses a JSON text column that should hold an array: an empty array when
+ * it is NULL, malformed or not an array. The caller owns the result. */
+json_t *meta_column_array(sqlite3_stmt *st, int col);
+/* Copies text column col into dst (cap bytes with the NUL, truncated; ""
+ * for NULL). */
+void meta_copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col);
+/* Ends a function that built v for *out: on ERR_OK hands v to *out, else
+ * frees v and leaves *out alone. Returns e. */
+enum err meta_hand_over(enum err e, json_t *v, json_t **out);
+/* For credential tables (api_tokens, service_certs): inserts a row (sql:
+ * "INSERT INTO T(name, owner_id, KEY, roles, scope, created_at[,
+ * expires_at]) VALUES(...)") with the 32-byte key (token hash or
+ * certificate fingerprint), roles as compact JSON, scope ("" for NULL), now,
+ * and expires_at when sql has a seventh parameter; *id_out gets the row id.
+ * ERR_CONFLICT on a constraint. Takes the lock. */
+enum err meta_credential_create(struct meta *m, const char *sql, const char *name, int64_t owner_id,
+                                const uint8_t key[32], json_t *roles, const char *scope,
+                                int64_t expires_at, int64_t *id_out);
+/* Binds parameter 1 of a one-row credential lookup: the 32-byte blob when
+ * it is not NULL, else text when it is not NULL, else id. */
+void meta_credential_bind_key(sqlite3_stmt *st, const uint8_t *blob, const char *text, int64_t id);
 
 #endif

@@ -13,25 +13,19 @@
     "message, state, approvals_required, created_at, expires_at, COALESCE(target_version, 0), "    \
     "decided_at, decided_by, reason"
 
-static void promo_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
-}
-
 static void promo_fill(sqlite3_stmt *st, struct meta_promotion *p)
 {
     memset(p, 0, sizeof(*p));
     p->id = sqlite3_column_int64(st, 0);
-    promo_copy(p->source_path, sizeof(p->source_path), st, 1);
+    meta_copy_text(p->source_path, sizeof(p->source_path), st, 1);
     p->source_version = (uint64_t)sqlite3_column_int64(st, 2);
-    promo_copy(p->target_path, sizeof(p->target_path), st, 3);
-    promo_copy(p->target_env, sizeof(p->target_env), st, 4);
-    promo_copy(p->sha256, sizeof(p->sha256), st, 5);
-    promo_copy(p->requested_by, sizeof(p->requested_by), st, 6);
-    promo_copy(p->requester, sizeof(p->requester), st, 7);
-    promo_copy(p->message, sizeof(p->message), st, 8);
-    promo_copy(p->state, sizeof(p->state), st, 9);
+    meta_copy_text(p->target_path, sizeof(p->target_path), st, 3);
+    meta_copy_text(p->target_env, sizeof(p->target_env), st, 4);
+    meta_copy_text(p->sha256, sizeof(p->sha256), st, 5);
+    meta_copy_text(p->requested_by, sizeof(p->requested_by), st, 6);
+    meta_copy_text(p->requester, sizeof(p->requester), st, 7);
+    meta_copy_text(p->message, sizeof(p->message), st, 8);
+    meta_copy_text(p->state, sizeof(p->state), st, 9);
     p->approvals_required = sqlite3_column_int(st, 10);
     p->created_at = sqlite3_column_int64(st, 11);
     p->expires_at = sqlite3_column_int64(st, 12);
@@ -248,12 +242,7 @@ static enum err promo_query(struct meta *m, const char *sql, int64_t arg, json_t
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 enum err meta_promotion_list(struct meta *m, int all, json_t **out)

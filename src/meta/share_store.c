@@ -14,31 +14,21 @@
     "COALESCE(max_uses, 0), uses, COALESCE(revoked_at, 0), networks, last_used_at, "               \
     "last_used_ip, revoked_by"
 
-static void share_copy(char *dst, size_t cap, sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
-}
-
 static void share_fill(sqlite3_stmt *st, struct meta_share *s)
 {
     memset(s, 0, sizeof(*s));
     s->id = sqlite3_column_int64(st, 0);
-    share_copy(s->path, sizeof(s->path), st, 1);
+    meta_copy_text(s->path, sizeof(s->path), st, 1);
     s->version = (uint64_t)sqlite3_column_int64(st, 2);
     s->version_id = sqlite3_column_int64(st, 3);
-    share_copy(s->creator, sizeof(s->creator), st, 4);
+    meta_copy_text(s->creator, sizeof(s->creator), st, 4);
     s->creator_id = sqlite3_column_int64(st, 5);
     s->created_at = sqlite3_column_int64(st, 6);
     s->expires_at = sqlite3_column_int64(st, 7);
     s->max_uses = sqlite3_column_int64(st, 8);
     s->uses = sqlite3_column_int64(st, 9);
     s->revoked_at = sqlite3_column_int64(st, 10);
-    s->networks = meta_column_json(st, 11);
-    if (!json_is_array(s->networks)) {
-        json_decref(s->networks);
-        s->networks = json_array();
-    }
+    s->networks = meta_column_array(st, 11);
 }
 
 void meta_share_clear(struct meta_share *s)
@@ -202,10 +192,5 @@ enum err meta_share_list(struct meta *m, int64_t creator_id, json_t **out)
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }

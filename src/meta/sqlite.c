@@ -339,6 +339,43 @@ enum err meta_credential_touch(struct meta *m, const char *sql, int64_t id, int6
     return e;
 }
 
+enum err meta_credential_create(struct meta *m, const char *sql, const char *name, int64_t owner_id,
+                                const uint8_t key[32], json_t *roles, const char *scope,
+                                int64_t expires_at, int64_t *id_out)
+{
+    char *roles_text = json_dumps(roles, JSON_COMPACT);
+    if (roles_text == NULL)
+        return ERR_INTERNAL;
+    pthread_mutex_lock(&m->w.lock);
+    sqlite3_stmt *st = meta_prepare(&m->w, sql);
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, owner_id);
+        sqlite3_bind_blob(st, 3, key, 32, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, roles_text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, scope != NULL ? scope : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, meta_now());
+        if (sqlite3_bind_parameter_count(st) >= 7)
+            sqlite3_bind_int64(st, 7, expires_at);
+    }
+    enum err e = meta_step_done(st);
+    if (e == ERR_OK)
+        *id_out = sqlite3_last_insert_rowid(m->w.db);
+    pthread_mutex_unlock(&m->w.lock);
+    free(roles_text);
+    return e;
+}
+
+void meta_credential_bind_key(sqlite3_stmt *st, const uint8_t *blob, const char *text, int64_t id)
+{
+    if (blob != NULL)
+        sqlite3_bind_blob(st, 1, blob, 32, SQLITE_STATIC);
+    else if (text != NULL)
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 1, id);
+}
+
 enum err meta_credential_revoke(struct meta *m, const char *sql, int64_t id, const char *by)
 {
     pthread_mutex_lock(&m->w.lock);
@@ -606,7 +643,7 @@ void meta_stmt_done(struct meta_conn *c, sqlite3_stmt *st)
     sqlite3_finalize(st);
 }
 
-static void meta_copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
+void meta_copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
@@ -617,6 +654,26 @@ json_t *meta_column_json(sqlite3_stmt *st, int col)
     const unsigned char *t = sqlite3_column_text(st, col);
     json_t *j = t != NULL ? json_loads((const char *)t, 0, NULL) : NULL;
     return j;
+}
+
+json_t *meta_column_array(sqlite3_stmt *st, int col)
+{
+    json_t *j = meta_column_json(st, col);
+    if (!json_is_array(j)) {
+        json_decref(j);
+        j = json_array();
+    }
+    return j;
+}
+
+enum err meta_hand_over(enum err e, json_t *v, json_t **out)
+{
+    if (e != ERR_OK) {
+        json_decref(v);
+        return e;
+    }
+    *out = v;
+    return ERR_OK;
 }
 
 static char *meta_json_text(json_t *j, const char *fallback)
@@ -738,12 +795,7 @@ enum err meta_user_list(struct meta *m, json_t **out)
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 static enum err meta_update_user(struct meta *m, const char *sql, const char *text, int num,
@@ -1205,12 +1257,7 @@ enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t
     pthread_mutex_unlock(&m->w.lock);
     if (e == ERR_OK && json_array_size(arr) == 0)
         e = ERR_NOT_FOUND;
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 enum err meta_artifact_list(struct meta *m, const char *prefix, json_t **out)
@@ -1247,12 +1294,7 @@ enum err meta_artifact_list(struct meta *m, const char *prefix, json_t **out)
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }
 
 enum err meta_label(struct meta *m, const struct artifact_path *p, uint64_t version,

@@ -14,26 +14,10 @@ enum err meta_svccert_create(struct meta *m, const char *name, int64_t owner_id,
                              const uint8_t fingerprint[32], json_t *roles, const char *scope,
                              int64_t *id_out)
 {
-    char *roles_text = json_dumps(roles, JSON_COMPACT);
-    if (roles_text == NULL)
-        return ERR_INTERNAL;
-    pthread_mutex_lock(&m->w.lock);
-    sqlite3_stmt *st = meta_prepare(&m->w, "INSERT INTO service_certs(name, owner_id, fingerprint, "
-                                           "roles, scope, created_at) VALUES(?,?,?,?,?,?)");
-    if (st != NULL) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, owner_id);
-        sqlite3_bind_blob(st, 3, fingerprint, 32, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, roles_text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, scope != NULL ? scope : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, meta_now());
-    }
-    enum err e = meta_step_done(st);
-    if (e == ERR_OK)
-        *id_out = sqlite3_last_insert_rowid(m->w.db);
-    pthread_mutex_unlock(&m->w.lock);
-    free(roles_text);
-    return e;
+    return meta_credential_create(m,
+                                  "INSERT INTO service_certs(name, owner_id, fingerprint, "
+                                  "roles, scope, created_at) VALUES(?,?,?,?,?,?)",
+                                  name, owner_id, fingerprint, roles, scope, 0, id_out);
 }
 
 #define SVCCERT_COLUMNS                                                                            \
@@ -43,19 +27,13 @@ enum err meta_svccert_create(struct meta *m, const char *name, int64_t owner_id,
 static void svccert_fill(sqlite3_stmt *st, struct meta_svccert *c)
 {
     c->id = sqlite3_column_int64(st, 0);
-    const unsigned char *name = sqlite3_column_text(st, 1);
-    snprintf(c->name, sizeof(c->name), "%s", name != NULL ? (const char *)name : "");
+    meta_copy_text(c->name, sizeof(c->name), st, 1);
     c->owner_id = sqlite3_column_int64(st, 2);
     const void *fp = sqlite3_column_blob(st, 3);
     if (fp != NULL && sqlite3_column_bytes(st, 3) == 32)
         memcpy(c->fingerprint, fp, 32);
-    c->roles = meta_column_json(st, 4);
-    if (!json_is_array(c->roles)) {
-        json_decref(c->roles);
-        c->roles = json_array();
-    }
-    const unsigned char *scope = sqlite3_column_text(st, 5);
-    snprintf(c->scope, sizeof(c->scope), "%s", scope != NULL ? (const char *)scope : "");
+    c->roles = meta_column_array(st, 4);
+    meta_copy_text(c->scope, sizeof(c->scope), st, 5);
     c->created_at = sqlite3_column_int64(st, 6);
     c->last_used_at = sqlite3_column_int64(st, 7);
     c->revoked_at = sqlite3_column_int64(st, 8);
@@ -72,12 +50,7 @@ static enum err svccert_query(struct meta *m, const char *where, const uint8_t *
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
-        if (blob != NULL)
-            sqlite3_bind_blob(st, 1, blob, 32, SQLITE_STATIC);
-        else if (text != NULL)
-            sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_int64(st, 1, id);
+        meta_credential_bind_key(st, blob, text, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             svccert_fill(st, c);
@@ -169,10 +142,5 @@ enum err meta_svccert_list(struct meta *m, int64_t owner_id, json_t **out)
             e = ERR_OK;
     }
     pthread_mutex_unlock(&m->w.lock);
-    if (e != ERR_OK) {
-        json_decref(arr);
-        return e;
-    }
-    *out = arr;
-    return ERR_OK;
+    return meta_hand_over(e, arr, out);
 }

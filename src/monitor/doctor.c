@@ -27,17 +27,8 @@
 #define DOCTOR_UNSIGNED_MAX 10000
 #define DOCTOR_ROTATION_DEFAULT (365 * 86400)
 
-struct doctor_out {
-    json_t *findings;
-    int high, medium, low;
-};
-
-static void doctor_finding(struct doctor_out *d, const char *sev, const char *check,
-                           const char *fix, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void doctor_finding(struct doctor_out *d, const char *sev, const char *check,
-                           const char *fix, const char *fmt, ...)
+void doctor_finding_add(struct doctor_findings *d, const char *sev, const char *check,
+                        const char *fix, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -50,8 +41,8 @@ static void doctor_finding(struct doctor_out *d, const char *sev, const char *ch
         d->medium++;
     else
         d->low++;
-    json_array_append_new(d->findings, json_pack("{s:s, s:s, s:s, s:s}", "severity", sev, "check",
-                                                 check, "problem", msg, "fix", fix));
+    json_array_append_new(d->list, json_pack("{s:s, s:s, s:s, s:s}", "severity", sev, "check",
+                                             check, "problem", msg, "fix", fix));
 }
 
 static int doctor_has(const char *s, const char *needle)
@@ -100,29 +91,29 @@ static int doctor_loopback(const char *host)
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
 
-static json_t *doctor_tls(struct app *app, struct doctor_out *d)
+static json_t *doctor_tls(struct app *app, struct doctor_findings *d)
 {
     if (app->cfg.behind_proxy)
         return json_pack("{s:b, s:s}", "enabled", 0, "terminated_by", "proxy");
     json_t *protocols = json_array(), *ciphers = json_array();
     const char *prio = http_tls_priorities();
     if (doctor_tls_parse(prio, protocols, ciphers))
-        doctor_finding(d, "high", "tls", "allow only TLS 1.2/1.3 with AEAD ciphers",
-                       "the TLS priority string enables a weak protocol or cipher");
+        doctor_finding_add(d, "high", "tls", "allow only TLS 1.2/1.3 with AEAD ciphers",
+                           "the TLS priority string enables a weak protocol or cipher");
     return json_pack("{s:b, s:o, s:o, s:s}", "enabled", 1, "protocols", protocols, "ciphers",
                      ciphers, "priority", prio);
 }
 
-static json_t *doctor_process(struct app *app, struct doctor_out *d, json_t *rep)
+static json_t *doctor_process(struct app *app, struct doctor_findings *d, json_t *rep)
 {
     uid_t uid = geteuid();
     if (uid == 0)
-        doctor_finding(d, "high", "process",
-                       "start it with 'coffer server --user NAME' so it drops root once bound",
-                       "the server runs as root");
+        doctor_finding_add(d, "high", "process",
+                           "start it with 'coffer server --user NAME' so it drops root once bound",
+                           "the server runs as root");
     if (!app->cfg.seccomp)
-        doctor_finding(d, "medium", "process", "restart the server without --no-seccomp",
-                       "the server runs without its seccomp system call filter");
+        doctor_finding_add(d, "medium", "process", "restart the server without --no-seccomp",
+                           "the server runs without its seccomp system call filter");
     json_object_set_new(rep, "seccomp", json_boolean(app->cfg.seccomp));
     json_object_set_new(rep, "behind_proxy", json_boolean(app->cfg.behind_proxy));
     int v6 = strchr(app->cfg.listen_host, ':') != NULL;
@@ -133,17 +124,18 @@ static json_t *doctor_process(struct app *app, struct doctor_out *d, json_t *rep
     int loop = doctor_loopback(app->cfg.listen_host);
     json_object_set_new(rep, "listen_loopback", json_boolean(loop));
     if (!loop && !app->cfg.behind_proxy)
-        doctor_finding(d, "low", "network",
-                       "put a TLS-terminating reverse proxy in front and run 'coffer server "
-                       "--behind-proxy --listen 127.0.0.1:PORT'",
-                       "the server listens on %s, reachable from the network without a proxy in "
-                       "front",
-                       listen);
+        doctor_finding_add(
+            d, "low", "network",
+            "put a TLS-terminating reverse proxy in front and run 'coffer server "
+            "--behind-proxy --listen 127.0.0.1:PORT'",
+            "the server listens on %s, reachable from the network without a proxy in "
+            "front",
+            listen);
     json_object_set_new(rep, "metrics_listen", json_string(app->cfg.metrics_listen));
     return json_pack("{s:I, s:b}", "uid", (json_int_t)uid, "root", uid == 0);
 }
 
-static json_t *doctor_audit(struct app *app, struct doctor_out *d)
+static json_t *doctor_audit(struct app *app, struct doctor_findings *d)
 {
     json_t *o = json_object();
     if (app->audit == NULL)
@@ -155,13 +147,14 @@ static json_t *doctor_audit(struct app *app, struct doctor_out *d)
     json_object_set_new(o, "events", json_integer((json_int_t)st.events));
     json_object_set_new(o, "unsigned_events", json_integer((json_int_t)unsigned_events));
     if (st.failed)
-        doctor_finding(d, "high", "audit",
-                       "check the storage of DATA/audit (space, errors), then restart the server",
-                       "the audit log has failed closed: every recorded request is refused");
+        doctor_finding_add(
+            d, "high", "audit",
+            "check the storage of DATA/audit (space, errors), then restart the server",
+            "the audit log has failed closed: every recorded request is refused");
     if (unsigned_events > DOCTOR_UNSIGNED_MAX)
-        doctor_finding(d, "low", "audit", "check the server log for head signing errors",
-                       "%llu events are not yet covered by a signed head",
-                       (unsigned long long)unsigned_events);
+        doctor_finding_add(d, "low", "audit", "check the server log for head signing errors",
+                           "%llu events are not yet covered by a signed head",
+                           (unsigned long long)unsigned_events);
     int64_t ms = monitor_last_head_ms(app);
     if (ms >= 0) {
         struct timeval tv;
@@ -169,15 +162,15 @@ static json_t *doctor_audit(struct app *app, struct doctor_out *d)
         int64_t age = ((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 - ms) / 1000;
         json_object_set_new(o, "last_head_age_seconds", json_integer((json_int_t)age));
         if (age > DOCTOR_HEAD_AGE_MAX && unsigned_events > 0)
-            doctor_finding(d, "medium", "audit", "check the server log for head signing errors",
-                           "the last signed tree head is %lld seconds old", (long long)age);
+            doctor_finding_add(d, "medium", "audit", "check the server log for head signing errors",
+                               "the last signed tree head is %lld seconds old", (long long)age);
     } else {
         json_object_set_new(o, "last_head_age_seconds", json_null());
     }
     return o;
 }
 
-static json_t *doctor_rotation(struct app *app, struct doctor_out *d, int64_t *period)
+static json_t *doctor_rotation(struct app *app, struct doctor_findings *d, int64_t *period)
 {
     struct rotate_status st;
     rotate_status_get(app, &st);
@@ -185,9 +178,9 @@ static json_t *doctor_rotation(struct app *app, struct doctor_out *d, int64_t *p
     if (app->rotator == NULL)
         return json_pack("{s:b}", "worker", 0);
     if (st.error[0] != '\0')
-        doctor_finding(d, "medium", "rotation",
-                       "see 'coffer keys status' and the server log, then 'coffer keys rotate'",
-                       "the KEK rotation worker reported: %s", st.error);
+        doctor_finding_add(d, "medium", "rotation",
+                           "see 'coffer keys status' and the server log, then 'coffer keys rotate'",
+                           "the KEK rotation worker reported: %s", st.error);
     return json_pack("{s:b, s:b, s:s, s:I, s:I, s:s}", "worker", 1, "running", st.running,
                      "new_kek", st.new_kek, "rewrapped", (json_int_t)st.rewrapped, "period",
                      (json_int_t)st.period, "error", st.error);
@@ -195,7 +188,7 @@ static json_t *doctor_rotation(struct app *app, struct doctor_out *d, int64_t *p
 
 /* Where the master key of a sealed keyring comes from; a file inside the
  * data directory defeats the sealing. */
-static void doctor_master_key(struct app *app, struct doctor_out *d, json_t *keys)
+static void doctor_master_key(struct app *app, struct doctor_findings *d, json_t *keys)
 {
     const char *file = app->cfg.master_key_file[0] ? app->cfg.master_key_file : NULL;
     if (file == NULL && getenv(MASTERKEY_ENV) != NULL) {
@@ -213,13 +206,14 @@ static void doctor_master_key(struct app *app, struct doctor_out *d, json_t *key
     enum err e = masterkey_check_outside(file, app->cfg.data_dir);
     json_object_set_new(keys, "master_key_outside", json_boolean(e == ERR_OK));
     if (e == ERR_INVALID)
-        doctor_finding(d, "high", "keys",
-                       "move the master key file outside the data directory (another disk or a "
-                       "secrets mount) and restart with --master-key-file",
-                       "the master key file %s lies inside the data directory it protects", file);
+        doctor_finding_add(d, "high", "keys",
+                           "move the master key file outside the data directory (another disk or a "
+                           "secrets mount) and restart with --master-key-file",
+                           "the master key file %s lies inside the data directory it protects",
+                           file);
 }
 
-static json_t *doctor_keys(struct app *app, struct doctor_out *d, int64_t period)
+static json_t *doctor_keys(struct app *app, struct doctor_findings *d, int64_t period)
 {
     json_t *keys = json_object();
     struct key_provider *kp = app->keys;
@@ -238,10 +232,10 @@ static json_t *doctor_keys(struct app *app, struct doctor_out *d, int64_t period
                                               ki.current ? "current" : "retired", "age_seconds",
                                               (json_int_t)age));
         if (ki.current && age > period)
-            doctor_finding(d, "medium", "keys", "run 'coffer keys rotate'",
-                           "the current KEK %s is %lld days old, past the rotation period of "
-                           "%lld days",
-                           ki.id, (long long)(age / 86400), (long long)(period / 86400));
+            doctor_finding_add(d, "medium", "keys", "run 'coffer keys rotate'",
+                               "the current KEK %s is %lld days old, past the rotation period of "
+                               "%lld days",
+                               ki.id, (long long)(age / 86400), (long long)(period / 86400));
     }
     json_object_set_new(keys, "keks", keks);
     if (keyring_is(kp)) {
@@ -250,10 +244,11 @@ static json_t *doctor_keys(struct app *app, struct doctor_out *d, int64_t period
         if (sealed)
             doctor_master_key(app, d, keys);
         else
-            doctor_finding(d, "low", "keys",
-                           "seal the keyring under a master key kept elsewhere ('coffer keys "
-                           "seal', docs/KEYS.md) or use a PKCS#11 token",
-                           "the keyring's KEKs are stored unsealed beside the data they protect");
+            doctor_finding_add(
+                d, "low", "keys",
+                "seal the keyring under a master key kept elsewhere ('coffer keys "
+                "seal', docs/KEYS.md) or use a PKCS#11 token",
+                "the keyring's KEKs are stored unsealed beside the data they protect");
     }
     return keys;
 }
@@ -261,10 +256,10 @@ static json_t *doctor_keys(struct app *app, struct doctor_out *d, int64_t period
 enum err doctor_report(struct app *app, json_t **out)
 {
     *out = NULL;
-    struct doctor_out d = {json_array(), 0, 0, 0};
+    struct doctor_findings d = {json_array(), 0, 0, 0};
     json_t *rep = json_object();
-    if (d.findings == NULL || rep == NULL) {
-        json_decref(d.findings);
+    if (d.list == NULL || rep == NULL) {
+        json_decref(d.list);
         json_decref(rep);
         return ERR_INTERNAL;
     }
@@ -274,7 +269,7 @@ enum err doctor_report(struct app *app, json_t **out)
     int64_t period = DOCTOR_ROTATION_DEFAULT;
     json_object_set_new(rep, "rotation", doctor_rotation(app, &d, &period));
     json_object_set_new(rep, "keys", doctor_keys(app, &d, period));
-    json_object_set_new(rep, "findings", d.findings);
+    json_object_set_new(rep, "findings", d.list);
     json_object_set_new(rep, "high", json_integer(d.high));
     json_object_set_new(rep, "medium", json_integer(d.medium));
     json_object_set_new(rep, "low", json_integer(d.low));

@@ -19,6 +19,21 @@
 
 struct app;
 
+/* The findings of a run of checks and their count per severity. */
+struct doctor_findings {
+    json_t *list; /* [{"severity", "check", "problem", "fix"}], freed by the owner */
+    int high, medium, low;
+};
+
+/*
+ * Appends a finding to d->list: severity sev ("high", "medium", "low" or
+ * "info"; anything but high and medium counts as low), the check's name,
+ * the fix, and the problem formatted from fmt (cut to 511 bytes).
+ */
+void doctor_finding_add(struct doctor_findings *d, const char *sev, const char *check,
+                        const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /*
  * Builds the report of the running server app:
  *   {"tls": {...}, "seccomp": B, "user": {"uid": N, "root": B},

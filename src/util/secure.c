@@ -124,15 +124,23 @@ int b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t cap)
         in_len--;
     if (in_len % 4 == 1 || in_len > (size_t)INT32_MAX)
         return -1;
+    return base2n_decode(in, in_len, 6, b64url_value, out, cap);
+}
+
+int base2n_decode(const char *in, size_t in_len, int char_bits, int (*value)(char), uint8_t *out,
+                  size_t cap)
+{
+    if (in_len > (size_t)INT32_MAX || char_bits < 1 || char_bits > 8)
+        return -1;
     size_t o = 0;
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < in_len; i++) {
-        int v = b64url_value(in[i]);
+        int v = value(in[i]);
         if (v < 0)
             return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
+        acc = (acc << char_bits) | (uint32_t)v;
+        bits += char_bits;
         if (bits >= 8) {
             bits -= 8;
             if (o >= cap)

@@ -35,4 +35,13 @@ int b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
 /* Decodes unpadded (or padded) base64url. Returns bytes written or -1 on bad input/overflow. */
 int b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t cap);
 
+/* The decoding loop shared by the power-of-two bases (base64url, base32):
+ * value maps each of the in_len characters to char_bits (1..8) bits, -1 for
+ * a character outside the alphabet; the bits are packed into out (cap
+ * bytes). The caller strips padding and checks the length first. Returns the
+ * bytes written, or -1 on a bad character, an overflow of cap, leftover bits
+ * that are not zero (a non-canonical encoding) or in_len over INT32_MAX. */
+int base2n_decode(const char *in, size_t in_len, int char_bits, int (*value)(char), uint8_t *out,
+                  size_t cap);
+
 #endif
