@@ -89,7 +89,8 @@ http {
 }
 NGX
 "$NGINX" -p "$NPREFIX" -c "$NPREFIX/nginx.conf" -e "$NPREFIX/error.log" &
-PIDS+=("$!")
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
 for i in $(seq 1 50); do
     curl -s -k -o /dev/null "https://127.0.0.1:$NPORT/small.json" && break
     sleep 0.1
@@ -103,22 +104,43 @@ export COFFER_TOKEN="$TOKEN" LOAD_PATH=bench/dev/small
 rps() { grep -E '^Requests/sec' "$1" | awk '{print $2}'; }
 # ROUNDS pairs, the order alternating, each pair's ratio printed; the
 # median ratio is the result (one pair moves with the machine's load).
-c_run() {
-    LOAD_MODE=read wrk -t"$THREADS" -c"$RPS_CONNS" -d"${RPS_SECONDS}s" --latency \
-        -s "$HERE/load/mixed.lua" "$URL" >"$WORK/coffer-rps.txt" 2>&1
+# Each run also prints the server's CPU time per request (user + system
+# from /proc: Coffer's process, nginx's master and workers), and each round
+# runs Coffer's GET /v1/health too (no credential, no audit record): what
+# the HTTP and TLS layer alone costs.
+TICK=$(getconf CLK_TCK)
+cpu_ticks() {
+    local t=0 p
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
 }
+# measured NAME URL PID... [-- WRK-ARGS]: one wrk run; "REQ/S CPU-US".
+measured() {
+    local name="$1" url="$2" t0 t1 n
+    shift 2
+    local pids=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do pids+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    t0=$(cpu_ticks "${pids[@]}")
+    wrk -t"$THREADS" -c"$RPS_CONNS" -d"${RPS_SECONDS}s" --latency "$@" "$url" >"$WORK/$name.txt" 2>&1
+    t1=$(cpu_ticks "${pids[@]}")
+    n=$(awk '/requests in/ {print $1}' "$WORK/$name.txt")
+    echo "$(rps "$WORK/$name.txt") $(python3 -c "print('%.0f' % (($t1 - $t0) * 1e6 / $TICK / max(1, $n)))")"
+}
+c_run() { read -r C CU < <(LOAD_MODE=read measured coffer-rps "$URL" "$SPID" -- -s "$HERE/load/mixed.lua"); }
 n_run() {
-    wrk -t"$THREADS" -c"$RPS_CONNS" -d"${RPS_SECONDS}s" --latency \
-        "https://127.0.0.1:$NPORT/small.json" >"$WORK/nginx-rps.txt" 2>&1
+    # shellcheck disable=SC2046
+    read -r N NU < <(measured nginx-rps "https://127.0.0.1:$NPORT/small.json" "$NGINX_PID" $(pgrep -P "$NGINX_PID"))
 }
+h_run() { read -r H HU < <(measured health-rps "$URL/v1/health" "$SPID"); }
 RATIOS=()
 for i in $(seq 1 "$ROUNDS"); do
-    if [ $((i % 2)) -eq 1 ]; then c_run; n_run; else n_run; c_run; fi
-    C=$(rps "$WORK/coffer-rps.txt")
-    N=$(rps "$WORK/nginx-rps.txt")
+    if [ $((i % 2)) -eq 1 ]; then c_run; n_run; h_run; else h_run; n_run; c_run; fi
     RATIO=$(python3 -c "print('%.2f' % ($C / $N))")
     RATIOS+=("$RATIO")
-    echo "round $i: metadata reads/s: coffer $C, nginx static $N, ratio $RATIO"
+    echo "round $i: reads/s (server CPU us/request): coffer metadata $C ($CU), nginx static $N ($NU), coffer health $H ($HU); ratio $RATIO"
     grep -E 'LOAD|Non-2xx|Socket errors' "$WORK/coffer-rps.txt" || true
 done
 echo "metadata reads, median ratio of $ROUNDS rounds: $(printf '%s\n' "${RATIOS[@]}" | sort -n |
