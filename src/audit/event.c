@@ -10,12 +10,40 @@
 
 void audit_event_time_now(char *out, size_t cap)
 {
+    /* The date and time to the second are formatted once per second and
+     * thread; every event only adds its milliseconds. */
+    static _Thread_local time_t sec = (time_t)-1;
+    static _Thread_local char head[32];
+    static _Thread_local size_t head_len;
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    if (ts.tv_sec != sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        int n = snprintf(head, sizeof(head), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        head_len = n > 0 && (size_t)n < sizeof(head) ? (size_t)n : 0;
+        sec = head_len > 0 ? ts.tv_sec : (time_t)-1;
+    }
+    long ms = ts.tv_nsec / 1000000;
+    if (cap == 0)
+        return;
+    if (head_len == 0) { /* a date gmtime cannot give: as it comes */
+        snprintf(out, cap, "%lld.%03ldZ", (long long)ts.tv_sec, ms);
+        return;
+    }
+    if (cap < head_len + 6) {
+        snprintf(out, cap, "%.*s.%03ldZ", (int)head_len, head, ms);
+        return;
+    }
+    memcpy(out, head, head_len);
+    char *t = out + head_len;
+    t[0] = '.';
+    t[1] = (char)('0' + ms / 100);
+    t[2] = (char)('0' + ms / 10 % 10);
+    t[3] = (char)('0' + ms % 10);
+    t[4] = 'Z';
+    t[5] = '\0';
 }
 
 /* A growing output buffer; oom is set (and further output dropped) when

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static json_t *encode(const struct audit_event *ev)
 {
@@ -102,6 +103,38 @@ static void test_minimal_event(void **state)
     assert_int_equal(t[19], '.');
     assert_int_equal(t[23], 'Z');
     json_decref(j);
+}
+
+/* audit_event_time_now: the clock's second in RFC 3339 UTC (the cached
+ * date of the thread follows the clock across seconds) with milliseconds,
+ * and a short buffer gets a cut, terminated string. */
+static void test_time_now(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        time_t before = time(NULL);
+        char t[32];
+        audit_event_time_now(t, sizeof(t));
+        time_t after = time(NULL);
+        char a[32], b[32];
+        struct tm tm;
+        strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%S", gmtime_r(&before, &tm));
+        strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", gmtime_r(&after, &tm));
+        assert_int_equal(strlen(t), 24);
+        assert_true(strncmp(t, a, 19) == 0 || strncmp(t, b, 19) == 0);
+        assert_true(t[19] == '.' && t[23] == 'Z');
+        for (int k = 20; k < 23; k++)
+            assert_true(t[k] >= '0' && t[k] <= '9');
+        if (i < 2) {
+            struct timespec pause = {1, 100000000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    char cut[11];
+    memset(cut, 'x', sizeof(cut));
+    audit_event_time_now(cut, sizeof(cut));
+    assert_int_equal(strlen(cut), 10);
+    assert_int_equal(cut[4], '-');
 }
 
 static void test_hostile_strings(void **state)
@@ -294,9 +327,9 @@ static void test_random_strings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_event),      cmocka_unit_test(test_minimal_event),
-        cmocka_unit_test(test_hostile_strings), cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_random_strings),
+        cmocka_unit_test(test_full_event), cmocka_unit_test(test_minimal_event),
+        cmocka_unit_test(test_time_now),   cmocka_unit_test(test_hostile_strings),
+        cmocka_unit_test(test_invalid),    cmocka_unit_test(test_random_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
