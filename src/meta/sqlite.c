@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/secure.h"
 
 #include "meta/meta_int.h"
 
@@ -766,7 +767,7 @@ void meta_user_clear(struct meta_user *u)
     if (u == NULL)
         return;
     if (u->pw_hash != NULL) {
-        memset(u->pw_hash, 0, strlen(u->pw_hash));
+        secure_wipe(u->pw_hash, strlen(u->pw_hash)); /* not a store the compiler may drop */
         free(u->pw_hash);
     }
     json_decref(u->attrs);
