@@ -192,7 +192,6 @@ enum err meta_totp_delete(struct meta *m, int64_t user_id)
 enum err meta_recovery_use(struct meta *m, int64_t user_id, const uint8_t hash[32])
 {
     pthread_mutex_lock(&m->w.lock);
-    enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(&m->w, "UPDATE mfa_recovery SET used_at=? WHERE id=(SELECT id "
                                            "FROM mfa_recovery WHERE user_id=? AND code_hash=? AND "
                                            "used_at IS NULL LIMIT 1)");
@@ -200,11 +199,8 @@ enum err meta_recovery_use(struct meta *m, int64_t user_id, const uint8_t hash[3
         sqlite3_bind_int64(st, 1, meta_now());
         sqlite3_bind_int64(st, 2, user_id);
         sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
+    enum err e = meta_step_one(&m->w, st);
     pthread_mutex_unlock(&m->w.lock);
     return e;
 }
@@ -231,17 +227,13 @@ enum err meta_recovery_remaining(struct meta *m, int64_t user_id, int *n)
 enum err meta_session_step_up(struct meta *m, const uint8_t token_hash[32], int64_t now)
 {
     pthread_mutex_lock(&m->w.lock);
-    enum err e = ERR_IO;
     sqlite3_stmt *st =
         meta_prepare(&m->w, "UPDATE sessions SET mfa=1, mfa_at=? WHERE token_hash=? AND revoked=0");
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_blob(st, 2, token_hash, 32, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
+    enum err e = meta_step_one(&m->w, st);
     pthread_mutex_unlock(&m->w.lock);
     return e;
 }
@@ -431,15 +423,11 @@ enum err meta_oidc_all(struct meta *m, json_t **out)
 enum err meta_oidc_delete(struct meta *m, const char *name)
 {
     pthread_mutex_lock(&m->w.lock);
-    enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(&m->w, "DELETE FROM oidc_issuers WHERE name=?");
     if (st != NULL) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
+    enum err e = meta_step_one(&m->w, st);
     pthread_mutex_unlock(&m->w.lock);
     return e;
 }

@@ -64,6 +64,10 @@ int64_t meta_now(void);
 /* Steps st once and finalizes it (NULL: ERR_IO): ERR_OK when done,
  * ERR_CONFLICT on a constraint, else ERR_IO. Caller holds the lock. */
 enum err meta_step_done(sqlite3_stmt *st);
+/* Runs and finalizes st, a statement of the write connection c meant to
+ * change one row: ERR_OK when exactly one changed, ERR_NOT_FOUND when none
+ * (or more), ERR_IO when st is NULL or fails. Caller holds c's lock. */
+enum err meta_step_one(struct meta_conn *c, sqlite3_stmt *st);
 /* For credential tables (api_tokens, service_certs): records the last use
  * of row id (sql: "UPDATE T SET last_used_at=?, last_used_ip=? WHERE id=?"),
  * or revokes it (sql: "UPDATE T SET revoked_at=?, revoked_by=? WHERE id=?

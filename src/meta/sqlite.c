@@ -325,6 +325,17 @@ enum err meta_step_done(sqlite3_stmt *st)
     return rc == SQLITE_CONSTRAINT ? ERR_CONFLICT : ERR_IO;
 }
 
+enum err meta_step_one(struct meta_conn *c, sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return ERR_IO;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return ERR_IO;
+    return sqlite3_changes(c->db) == 1 ? ERR_OK : ERR_NOT_FOUND;
+}
+
 enum err meta_credential_touch(struct meta *m, const char *sql, int64_t id, int64_t now,
                                const char *ip)
 {
@@ -380,17 +391,13 @@ void meta_credential_bind_key(sqlite3_stmt *st, const uint8_t *blob, const char 
 enum err meta_credential_revoke(struct meta *m, const char *sql, int64_t id, const char *by)
 {
     pthread_mutex_lock(&m->w.lock);
-    enum err e = ERR_IO;
     sqlite3_stmt *st = meta_prepare(&m->w, sql);
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, meta_now());
         sqlite3_bind_text(st, 2, by, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, id);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_DONE)
-            e = sqlite3_changes(m->w.db) == 1 ? ERR_OK : ERR_NOT_FOUND;
     }
+    enum err e = meta_step_one(&m->w, st);
     pthread_mutex_unlock(&m->w.lock);
     return e;
 }
