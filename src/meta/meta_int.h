@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "meta/memo.h"
 #include "util/err.h"
 
 /* Prepared statements kept for the life of a connection, for the queries
@@ -19,6 +20,8 @@
 #define META_STMT_CACHE 48
 /* The most read-only connections a store keeps (meta_open_readers). */
 #define META_READERS_MAX 64
+/* Slots of the store's cache of per-request lookups (memo.h). */
+#define META_MEMO_SLOTS 1024
 
 struct meta_stmt_slot {
     const char *sql;
@@ -40,6 +43,12 @@ struct meta {
     struct meta_conn *readers;
     unsigned n_readers;
     unsigned next_reader;
+    /* Changes (atomically) when a commit of w starts and again once it is
+     * visible: a value read after observing gen reflects a state no older
+     * than gen, and is current only while gen has not moved. */
+    uint64_t gen;
+    /* Values of the per-request lookups (memo.h), with the read pool only. */
+    struct memo *memo;
 };
 
 /* Runs sql (no results). Caller holds c->lock. */
@@ -60,6 +69,14 @@ void meta_stmt_done(struct meta_conn *c, sqlite3_stmt *st);
  * back with meta_read_done. */
 struct meta_conn *meta_read(struct meta *m);
 void meta_read_done(struct meta_conn *c);
+/* The generation to store a value under that is about to be read (take it
+ * before the read): the pin's, inside meta_read_pin, else the current one. */
+uint64_t meta_memo_gen(struct meta *m);
+/* memo_get/memo_put on the store's cache, valid at the current generation;
+ * without a cache (no read pool) get finds nothing and put drops val. */
+int meta_memo_get(struct meta *m, const void *key, size_t klen, memo_copy_fn copy, void *out);
+void meta_memo_put(struct meta *m, uint64_t gen, const void *key, size_t klen, void *val,
+                   memo_drop_fn drop);
 int64_t meta_now(void);
 /* Steps st once and finalizes it (NULL: ERR_IO): ERR_OK when done,
  * ERR_CONFLICT on a constraint, else ERR_IO. Caller holds the lock. */

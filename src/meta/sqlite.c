@@ -432,6 +432,27 @@ static enum err meta_migrate(struct meta *m)
     return ERR_OK;
 }
 
+/* The commit hook runs before a commit of the main connection becomes
+ * visible, the WAL hook after: the generation moves on both sides of it, so
+ * no value read across a commit is kept as current (meta_int.h). */
+static int meta_on_commit(void *ctx)
+{
+    struct meta *m = ctx;
+    __atomic_add_fetch(&m->gen, 1, __ATOMIC_SEQ_CST);
+    return 0; /* let the commit go on */
+}
+
+static int meta_on_wal(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+    struct meta *m = ctx;
+    __atomic_add_fetch(&m->gen, 1, __ATOMIC_SEQ_CST);
+    /* A WAL hook replaces SQLite's automatic checkpoint: do what it did
+     * (a passive checkpoint once the log holds 1000 pages). */
+    if (frames >= 1000)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 enum err meta_open(const char *path, int create, struct meta **out)
 {
     struct meta *m = calloc(1, sizeof(*m));
@@ -458,6 +479,8 @@ enum err meta_open(const char *path, int create, struct meta **out)
         meta_close(m);
         return e;
     }
+    sqlite3_commit_hook(m->w.db, meta_on_commit, m);
+    sqlite3_wal_hook(m->w.db, meta_on_wal, m);
     *out = m;
     return ERR_OK;
 }
@@ -512,6 +535,7 @@ enum err meta_open_readers(struct meta *m, unsigned n)
     }
     m->readers = r;
     m->n_readers = n;
+    m->memo = memo_new(META_MEMO_SLOTS); /* NULL: no cache, every lookup reads */
     return ERR_OK;
 }
 
@@ -523,18 +547,28 @@ void meta_close(struct meta *m)
         conn_close(&m->readers[i]);
     free(m->readers);
     conn_close(&m->w);
+    memo_free(m->memo);
     free(m);
 }
 
-/* The reader pinned by this thread (meta_read_pin), and its store. */
+/* This thread's pin (meta_read_pin): its store, the generation when it
+ * began, and the reader that its first read took, with the transaction. */
+static _Thread_local struct meta *pin_meta;
 static _Thread_local struct meta_conn *pinned;
-static _Thread_local const struct meta *pinned_meta;
+static _Thread_local uint64_t pin_gen;
 static _Thread_local unsigned pin_nested; /* pins inside the outer one */
 
-struct meta_conn *meta_read(struct meta *m)
+/* Runs a statement without results from the connection's cache. */
+static enum err conn_run(struct meta_conn *c, const char *sql)
 {
-    if (pinned != NULL && pinned_meta == m)
-        return pinned; /* already locked, inside the pin's transaction */
+    sqlite3_stmt *st = meta_stmt(c, sql);
+    enum err e = st != NULL && sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
+    meta_stmt_done(c, st);
+    return e;
+}
+
+static struct meta_conn *meta_read_take(struct meta *m)
+{
     if (m->n_readers == 0) {
         pthread_mutex_lock(&m->w.lock);
         return &m->w;
@@ -555,52 +589,74 @@ struct meta_conn *meta_read(struct meta *m)
     return c;
 }
 
+struct meta_conn *meta_read(struct meta *m)
+{
+    if (pin_meta != m)
+        return meta_read_take(m);
+    if (pinned != NULL)
+        return pinned; /* already locked, inside the pin's transaction */
+    /* The pin's first read: its transaction starts here. */
+    struct meta_conn *c = meta_read_take(m);
+    if (conn_run(c, "BEGIN") == ERR_OK)
+        pinned = c;
+    return c; /* without a transaction, this query runs on its own */
+}
+
 void meta_read_done(struct meta_conn *c)
 {
     if (c != pinned)
         pthread_mutex_unlock(&c->lock);
 }
 
-/* Runs a statement without results from the connection's cache. */
-static enum err conn_run(struct meta_conn *c, const char *sql)
-{
-    sqlite3_stmt *st = meta_stmt(c, sql);
-    enum err e = st != NULL && sqlite3_step(st) == SQLITE_DONE ? ERR_OK : ERR_IO;
-    meta_stmt_done(c, st);
-    return e;
-}
-
 void meta_read_pin(struct meta *m)
 {
-    if (pinned != NULL && pinned_meta == m) {
+    if (pin_meta == m) {
         pin_nested++; /* the outer pin's unpin ends the transaction */
         return;
     }
-    if (m->n_readers == 0 || pinned != NULL)
+    if (m->n_readers == 0 || pin_meta != NULL)
         return;
-    struct meta_conn *c = meta_read(m);
-    if (conn_run(c, "BEGIN") != ERR_OK) {
-        meta_read_done(c);
-        return; /* each query then runs on its own */
-    }
-    pinned = c;
-    pinned_meta = m;
+    pin_meta = m;
+    pin_gen = __atomic_load_n(&m->gen, __ATOMIC_SEQ_CST);
 }
 
 void meta_read_unpin(struct meta *m)
 {
-    if (pinned == NULL || pinned_meta != m)
+    if (pin_meta != m)
         return;
     if (pin_nested > 0) {
         pin_nested--;
         return;
     }
     struct meta_conn *c = pinned;
+    pin_meta = NULL;
     pinned = NULL;
-    pinned_meta = NULL;
+    if (c == NULL)
+        return; /* nothing was read from the database */
     if (conn_run(c, "COMMIT") != ERR_OK)
         (void)meta_exec(c, "ROLLBACK");
     pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t meta_memo_gen(struct meta *m)
+{
+    return pin_meta == m ? pin_gen : __atomic_load_n(&m->gen, __ATOMIC_SEQ_CST);
+}
+
+int meta_memo_get(struct meta *m, const void *key, size_t klen, memo_copy_fn copy, void *out)
+{
+    if (m->memo == NULL)
+        return 0;
+    return memo_get(m->memo, __atomic_load_n(&m->gen, __ATOMIC_SEQ_CST), key, klen, copy, out);
+}
+
+void meta_memo_put(struct meta *m, uint64_t gen, const void *key, size_t klen, void *val,
+                   memo_drop_fn drop)
+{
+    if (m->memo == NULL)
+        drop(val);
+    else
+        memo_put(m->memo, gen, key, klen, val, drop);
 }
 
 sqlite3_stmt *meta_prepare(struct meta_conn *c, const char *sql)
@@ -764,9 +820,45 @@ enum err meta_user_get(struct meta *m, const char *name, struct meta_user *u)
     return meta_user_query(m, "SELECT " META_USER_COLUMNS " FROM users WHERE name=?", name, 0, u);
 }
 
+static int memo_copy_user(void *out, const void *val)
+{
+    struct meta_user *u = out;
+    memcpy(u, val, sizeof(*u));
+    u->attrs = memo_json_copy(((const struct meta_user *)val)->attrs);
+    if (u->attrs == NULL) {
+        memset(u, 0, sizeof(*u));
+        return -1;
+    }
+    return 0;
+}
+
+static void memo_drop_user(void *val)
+{
+    meta_user_clear(val);
+    free(val);
+}
+
 enum err meta_user_get_by_id(struct meta *m, int64_t id, struct meta_user *u)
 {
-    return meta_user_query(m, "SELECT " META_USER_COLUMNS " FROM users WHERE id=?", NULL, id, u);
+    uint8_t key[1 + sizeof(id)] = {'U'};
+    memcpy(key + 1, &id, sizeof(id));
+    if (meta_memo_get(m, key, sizeof(key), memo_copy_user, u))
+        return ERR_OK;
+    uint64_t gen = meta_memo_gen(m);
+    /* Authentication by session, token or link never needs the password
+     * hash, so it is not read (pw_hash stays NULL). */
+    enum err e = meta_user_query(m,
+                                 "SELECT id, name, NULL, clearance, attrs, disabled, is_admin, "
+                                 "created_at FROM users WHERE id=?",
+                                 NULL, id, u);
+    if (e == ERR_OK) {
+        struct meta_user *keep = malloc(sizeof(*keep));
+        if (keep != NULL && memo_copy_user(keep, u) == 0)
+            meta_memo_put(m, gen, key, sizeof(key), keep, memo_drop_user);
+        else
+            free(keep);
+    }
+    return e;
 }
 
 void meta_user_clear(struct meta_user *u)
@@ -860,9 +952,37 @@ enum err meta_session_create(struct meta *m, const uint8_t token_hash[32], int64
     return e;
 }
 
+/* Copies for the store's cache (memo.h) of the per-request lookups. */
+static int memo_copy_session(void *out, const void *val)
+{
+    memcpy(out, val, sizeof(struct meta_session));
+    return 0;
+}
+
+static void *memo_dup(const void *val, size_t len)
+{
+    void *p = malloc(len);
+    if (p != NULL)
+        memcpy(p, val, len);
+    return p;
+}
+
+static void memo_put_dup(struct meta *m, uint64_t gen, const void *key, size_t klen,
+                         const void *val, size_t len)
+{
+    void *p = memo_dup(val, len);
+    if (p != NULL)
+        meta_memo_put(m, gen, key, klen, p, free);
+}
+
 enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64_t now,
                              struct meta_session *s)
 {
+    uint8_t key[33] = {'S'};
+    memcpy(key + 1, token_hash, 32);
+    if (meta_memo_get(m, key, sizeof(key), memo_copy_session, s))
+        return s->expires_at > now ? ERR_OK : ERR_UNAUTHENTICATED;
+    uint64_t gen = meta_memo_gen(m);
     struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_stmt(c, "SELECT id, user_id, created_at, expires_at, mfa, mfa_at "
@@ -878,6 +998,7 @@ enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64
             s->mfa = sqlite3_column_int(st, 4);
             s->mfa_at = sqlite3_column_int64(st, 5);
             e = s->expires_at > now ? ERR_OK : ERR_UNAUTHENTICATED;
+            memo_put_dup(m, gen, key, sizeof(key), s, sizeof(*s));
         } else if (rc == SQLITE_DONE) {
             e = ERR_UNAUTHENTICATED;
         }
@@ -1100,6 +1221,24 @@ static void meta_version_fill(sqlite3_stmt *st, struct meta_version *v)
         v->tags = json_object();
 }
 
+static int memo_copy_version(void *out, const void *val)
+{
+    struct meta_version *v = out;
+    memcpy(v, val, sizeof(*v));
+    v->tags = memo_json_copy(((const struct meta_version *)val)->tags);
+    if (v->tags == NULL) {
+        memset(v, 0, sizeof(*v));
+        return -1;
+    }
+    return 0;
+}
+
+static void memo_drop_version(void *val)
+{
+    meta_version_clear(val);
+    free(val);
+}
+
 enum err meta_version_get(struct meta *m, const struct artifact_ref *ref, struct meta_version *v)
 {
     return meta_version_get_ex(m, ref, 0, v);
@@ -1128,6 +1267,24 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
               "v.artifact_id=a.id WHERE a.path=? AND v.deleted=0 ORDER BY v.version DESC LIMIT 1";
         break;
     }
+    /* The key: what selects the query and its parameters. */
+    uint8_t key[2 + sizeof(uint64_t) + sizeof(ref->sha256) + sizeof(ref->path.full)];
+    size_t klen = 0;
+    key[klen++] = 'V';
+    key[klen++] = (uint8_t)((include_deleted ? 0x80 : 0) | (ref->kind & 0x7f));
+    uint64_t number = ref->kind == REF_NUMBER ? ref->version : 0;
+    memcpy(key + klen, &number, sizeof(number));
+    klen += sizeof(number);
+    size_t hl = ref->kind == REF_SHA256 ? strnlen(ref->sha256, sizeof(ref->sha256) - 1) : 0;
+    memcpy(key + klen, ref->sha256, hl);
+    klen += hl;
+    key[klen++] = '\0';
+    size_t pl = strnlen(ref->path.full, sizeof(ref->path.full) - 1);
+    memcpy(key + klen, ref->path.full, pl);
+    klen += pl;
+    if (meta_memo_get(m, key, klen, memo_copy_version, v))
+        return ERR_OK;
+    uint64_t gen = meta_memo_gen(m);
     struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_stmt(c, sql);
@@ -1147,6 +1304,13 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
     }
     meta_stmt_done(c, st);
     meta_read_done(c);
+    if (e == ERR_OK) {
+        struct meta_version *keep = malloc(sizeof(*keep));
+        if (keep != NULL && memo_copy_version(keep, v) == 0)
+            meta_memo_put(m, gen, key, klen, keep, memo_drop_version);
+        else
+            free(keep);
+    }
     return e;
 }
 
@@ -1188,7 +1352,10 @@ static json_t *meta_version_row_json(sqlite3_stmt *st)
     "version, sha256, size, sensitivity, message, parents, created_by, created_at, deleted, "      \
     "deleted_at, deleted_by"
 
-enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out)
+/* What meta_version_describe reads from the database for version id (ref is
+ * its PATH@N): [row, children], row being the version's own fields. */
+static enum err meta_version_describe_read(struct meta *m, int64_t id, const char *ref,
+                                           json_t **out)
 {
     struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
@@ -1197,7 +1364,7 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
         meta_stmt(c, "SELECT " META_VERSION_ROW_COLUMNS
                      ", erased_at, erased_by, erase_reason FROM versions WHERE id=?");
     if (st != NULL) {
-        sqlite3_bind_int64(st, 1, v->version_id);
+        sqlite3_bind_int64(st, 1, id);
         if (sqlite3_step(st) == SQLITE_ROW) {
             o = meta_version_row_json(st);
             if (sqlite3_column_type(st, 11) != SQLITE_NULL) { /* crypto-shredded */
@@ -1215,35 +1382,84 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
     }
     meta_stmt_done(c, st);
     if (e == ERR_OK) {
-        int eff = v->version_sensitivity > v->artifact_sensitivity ? v->version_sensitivity
-                                                                   : v->artifact_sensitivity;
-        json_object_set_new(o, "path", json_string(v->path));
-        json_object_set_new(o, "kind", json_string(v->kind));
-        json_object_set_new(o, "artifact_sensitivity",
-                            json_string(meta_sensitivity_name(v->artifact_sensitivity)));
-        json_object_set_new(o, "effective_sensitivity", json_string(meta_sensitivity_name(eff)));
-        json_object_set(o, "tags", v->tags);
         json_t *children = json_array();
-        char ref[REF_MAX + 1];
-        snprintf(ref, sizeof(ref), "%s@%llu", v->path, (unsigned long long)v->version);
         st = meta_stmt(c, "SELECT a.path, v.version FROM lineage l JOIN versions v ON "
                           "l.child=v.id JOIN artifacts a ON v.artifact_id=a.id "
                           "WHERE l.parent_ref=? ORDER BY a.path, v.version");
-        if (st != NULL) {
+        if (st == NULL)
+            e = ERR_IO;
+        else
             sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-            while (sqlite3_step(st) == SQLITE_ROW) {
-                char child[REF_MAX + 1];
-                snprintf(child, sizeof(child), "%s@%lld", sqlite3_column_text(st, 0),
-                         (long long)sqlite3_column_int64(st, 1));
-                json_array_append_new(children, json_string(child));
-            }
+        int rc = SQLITE_DONE;
+        while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            char child[REF_MAX + 1];
+            snprintf(child, sizeof(child), "%s@%lld", sqlite3_column_text(st, 0),
+                     (long long)sqlite3_column_int64(st, 1));
+            json_array_append_new(children, json_string(child));
         }
+        if (rc != SQLITE_DONE)
+            e = ERR_IO;
         meta_stmt_done(c, st);
-        json_object_set_new(o, "children", children);
-        *out = o;
+        *out = json_pack("[o, o]", o, children);
+        o = NULL;
+        if (*out == NULL)
+            e = ERR_INTERNAL;
+        else if (e != ERR_OK)
+            json_decref(*out);
     }
+    json_decref(o);
     meta_read_done(c);
     return e;
+}
+
+static int memo_copy_json(void *out, const void *val)
+{
+    json_t **o = out;
+    *o = memo_json_copy((json_t *)val);
+    return *o != NULL ? 0 : -1;
+}
+
+static void memo_drop_json(void *val)
+{
+    json_decref(val);
+}
+
+enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out)
+{
+    char ref[REF_MAX + 1];
+    int rl = snprintf(ref, sizeof(ref), "%s@%llu", v->path, (unsigned long long)v->version);
+    if (rl < 0 || (size_t)rl >= sizeof(ref))
+        return ERR_INVALID;
+    uint8_t key[1 + sizeof(int64_t) + sizeof(ref)] = {'D'};
+    memcpy(key + 1, &v->version_id, sizeof(int64_t));
+    memcpy(key + 1 + sizeof(int64_t), ref, (size_t)rl);
+    size_t klen = 1 + sizeof(int64_t) + (size_t)rl;
+    json_t *read = NULL;
+    if (!meta_memo_get(m, key, klen, memo_copy_json, &read)) {
+        uint64_t gen = meta_memo_gen(m);
+        enum err e = meta_version_describe_read(m, v->version_id, ref, &read);
+        if (e != ERR_OK)
+            return e;
+        json_t *keep = memo_json_copy(read);
+        if (keep != NULL)
+            meta_memo_put(m, gen, key, klen, keep, memo_drop_json);
+    }
+    /* The version's own fields, then those of its artifact (from v), then
+     * its children. */
+    json_t *o = json_incref(json_array_get(read, 0));
+    json_t *children = json_incref(json_array_get(read, 1));
+    json_decref(read);
+    int eff = v->version_sensitivity > v->artifact_sensitivity ? v->version_sensitivity
+                                                               : v->artifact_sensitivity;
+    json_object_set_new(o, "path", json_string(v->path));
+    json_object_set_new(o, "kind", json_string(v->kind));
+    json_object_set_new(o, "artifact_sensitivity",
+                        json_string(meta_sensitivity_name(v->artifact_sensitivity)));
+    json_object_set_new(o, "effective_sensitivity", json_string(meta_sensitivity_name(eff)));
+    json_object_set(o, "tags", v->tags);
+    json_object_set_new(o, "children", children);
+    *out = o;
+    return ERR_OK;
 }
 
 enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t **out)
