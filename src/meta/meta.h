@@ -94,6 +94,9 @@ enum err meta_open_readers(struct meta *m, unsigned n);
  * one. No-op without readers. */
 void meta_read_pin(struct meta *m);
 void meta_read_unpin(struct meta *m);
+/* Lookups the cache of per-request reads answered and did not (memo.h);
+ * both 0 without a read pool. */
+void meta_memo_counts(struct meta *m, uint64_t *hits, uint64_t *misses);
 
 /* Users. */
 enum err meta_user_create(struct meta *m, const char *name, const char *pw_hash, int clearance,

@@ -650,6 +650,11 @@ int meta_memo_get(struct meta *m, const void *key, size_t klen, memo_copy_fn cop
     return memo_get(m->memo, __atomic_load_n(&m->gen, __ATOMIC_SEQ_CST), key, klen, copy, out);
 }
 
+void meta_memo_counts(struct meta *m, uint64_t *hits, uint64_t *misses)
+{
+    memo_counts(m->memo, hits, misses);
+}
+
 void meta_memo_put(struct meta *m, uint64_t gen, const void *key, size_t klen, void *val,
                    memo_drop_fn drop)
 {

@@ -693,6 +693,15 @@ static void monitor_write_app(FILE *f, struct app *app)
                     "# HELP coffer_api_tokens_active API tokens neither expired nor revoked.\n"
                     "# TYPE coffer_api_tokens_active gauge\ncoffer_api_tokens_active %lld\n",
                     (long long)tokens);
+        uint64_t hits = 0, misses = 0;
+        meta_memo_counts(app->meta, &hits, &misses);
+        fprintf(f,
+                "# HELP coffer_store_cache_lookups_total Per-request lookups (session, user, "
+                "groups, version, description) answered from the store's cache or read.\n"
+                "# TYPE coffer_store_cache_lookups_total counter\n"
+                "coffer_store_cache_lookups_total{result=\"hit\"} %llu\n"
+                "coffer_store_cache_lookups_total{result=\"miss\"} %llu\n",
+                (unsigned long long)hits, (unsigned long long)misses);
     }
     struct monitor *mon = app->monitor;
     if (mon != NULL) {

@@ -85,6 +85,22 @@ if [ -n "$FL" ] && [ "$FL" -ge 1 ] && [ "$FL" -le "$EV" ]; then
 else
     fail "coffer_audit_flushes_total ($FL) should be between 1 and the events ($EV)"
 fi
+# The admin's session was looked up for each of these requests: from the
+# second one on, the store's cache answers (no commit in between).
+HIT=$(printf '%s\n' "$M" | awk '$1 == "coffer_store_cache_lookups_total{result=\"hit\"}" {print $2}')
+MISS=$(printf '%s\n' "$M" | awk '$1 == "coffer_store_cache_lookups_total{result=\"miss\"}" {print $2}')
+if [ -n "$HIT" ] && [ -n "$MISS" ] && [ "$MISS" -ge 1 ]; then
+    ok "store cache lookups counted (hit $HIT, miss $MISS)"
+else
+    fail "coffer_store_cache_lookups_total missing or without misses (hit '$HIT', miss '$MISS')"
+fi
+for _ in 1 2 3; do api GET /metrics -H "Authorization: Bearer $ADMIN_TOKEN" >/dev/null; done
+HIT2=$(api_body | awk '$1 == "coffer_store_cache_lookups_total{result=\"hit\"}" {print $2}')
+if [ -n "$HIT2" ] && [ "$HIT2" -gt "$HIT" ]; then
+    ok "repeated requests of one session are answered from the cache ($HIT -> $HIT2 hits)"
+else
+    fail "repeated requests did not hit the store's cache ($HIT -> '$HIT2')"
+fi
 assert_contains "$M" 'coffer_audit_last_head_age_seconds' "last signed head age"
 assert_contains "$M" 'coffer_kek_age_seconds{kek="kek-1",state="current"}' "KEK age"
 assert_contains "$M" 'coffer_share_links_active 0' "share links active"
