@@ -63,7 +63,7 @@ run() {
     local targs=() pre=()
     [ -n "${THREADS:-}" ] && targs=(--threads "$THREADS")
     if [ -n "${INSTR:-}" ]; then
-        pre=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$d/cg.out")
+        pre=(env ${SERVER_ENV:-} valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$d/cg.out")
         targs+=(--no-seccomp)
     fi
     "${pre[@]+"${pre[@]}"}" "$bin" server --data "$d/data" --listen 127.0.0.1:0 \

@@ -616,7 +616,7 @@ enum err api_show(struct request *r)
     enum err e = api_resolve(r, "artifact:Read", &ref, &v);
     if (e != ERR_OK)
         return e;
-    e = meta_version_describe(r->app->meta, &v, &r->json);
+    e = meta_version_answer(r->app->meta, &v, &r->json_body, &r->json_body_len);
     meta_version_clear(&v);
     if (e != ERR_OK)
         return http_fail(r, ERR_UNAVAILABLE, "metadata store unavailable");

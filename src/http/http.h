@@ -88,7 +88,9 @@ struct request {
     json_t *body_json;
     /* result */
     int status;
-    json_t *json;                  /* response body, owned */
+    json_t *json;    /* response body, owned */
+    char *json_body; /* or that body already serialised, owned */
+    size_t json_body_len;
     struct MHD_Response *response; /* or a ready response (streaming) */
     enum err err;
     char errmsg[HTTP_ERRMSG_MAX];

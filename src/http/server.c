@@ -99,12 +99,9 @@ static void http_add_common_headers(struct request *r, struct MHD_Response *resp
         MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
 }
 
-static enum MHD_Result http_queue_json(struct request *r, int status, json_t *body)
+/* Queues text (a JSON document, taken over) as the answer. */
+static enum MHD_Result http_queue_text(struct request *r, int status, char *text, size_t len)
 {
-    size_t len = 0;
-    char *text = json_text(body, &len);
-    if (text == NULL)
-        return MHD_NO;
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(text);
@@ -126,6 +123,15 @@ static enum MHD_Result http_queue_json(struct request *r, int status, json_t *bo
     r->status = status;
     r->responded = 1;
     return rc;
+}
+
+static enum MHD_Result http_queue_json(struct request *r, int status, json_t *body)
+{
+    size_t len = 0;
+    char *text = json_text(body, &len);
+    if (text == NULL)
+        return MHD_NO;
+    return http_queue_text(r, status, text, len);
 }
 
 static enum MHD_Result http_queue_error(struct request *r)
@@ -153,6 +159,11 @@ static enum MHD_Result http_queue_result(struct request *r)
         r->response = NULL;
         r->responded = 1;
         return rc;
+    }
+    if (r->json_body != NULL) {
+        char *text = r->json_body;
+        r->json_body = NULL;
+        return http_queue_text(r, r->status ? r->status : 200, text, r->json_body_len);
     }
     if (r->json == NULL) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -522,6 +533,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     if (r->response != NULL)
         MHD_destroy_response(r->response);
     json_decref(r->json);
+    free(r->json_body);
     json_decref(r->body_json);
     json_decref(r->who.attrs);
     json_decref(r->who.groups);

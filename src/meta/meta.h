@@ -60,6 +60,7 @@ struct meta_version {
     char kek_id[META_KEK_ID_MAX + 1];
     int deleted;
     json_t *tags; /* artifact tags, object; owned */
+    uint64_t gen; /* the store's generation when this was read (0: unknown) */
 };
 
 struct meta_new_version {
@@ -136,6 +137,11 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
  * children); a crypto-shredded version also has erased, erased_at,
  * erased_by and erase_reason. */
 enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out);
+/* meta_version_describe(v) as compact JSON text (util/json_text.h), from
+ * the store's cache when it holds the answer for this version at the
+ * current generation. Caller frees *text. */
+enum err meta_version_answer(struct meta *m, const struct meta_version *v, char **text,
+                             size_t *len);
 /* All versions of an artifact as a JSON array, oldest first. */
 enum err meta_version_list(struct meta *m, const struct artifact_path *p, json_t **out);
 /* Artifacts whose path starts with prefix, as a JSON array of objects with

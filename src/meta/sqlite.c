@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/json_text.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -1287,9 +1288,11 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
     size_t pl = strnlen(ref->path.full, sizeof(ref->path.full) - 1);
     memcpy(key + klen, ref->path.full, pl);
     klen += pl;
-    if (meta_memo_get(m, key, klen, memo_copy_version, v))
-        return ERR_OK;
     uint64_t gen = meta_memo_gen(m);
+    if (meta_memo_get(m, key, klen, memo_copy_version, v)) {
+        v->gen = gen;
+        return ERR_OK;
+    }
     struct meta_conn *c = meta_read(m);
     enum err e = ERR_IO;
     sqlite3_stmt *st = meta_stmt(c, sql);
@@ -1310,6 +1313,7 @@ enum err meta_version_get_ex(struct meta *m, const struct artifact_ref *ref, int
     meta_stmt_done(c, st);
     meta_read_done(c);
     if (e == ERR_OK) {
+        v->gen = gen;
         struct meta_version *keep = malloc(sizeof(*keep));
         if (keep != NULL && memo_copy_version(keep, v) == 0)
             meta_memo_put(m, gen, key, klen, keep, memo_drop_version);
@@ -1464,6 +1468,59 @@ enum err meta_version_describe(struct meta *m, const struct meta_version *v, jso
     json_object_set(o, "tags", v->tags);
     json_object_set_new(o, "children", children);
     *out = o;
+    return ERR_OK;
+}
+
+/* A cached answer: its text and length. */
+struct memo_text {
+    size_t len;
+    char text[];
+};
+
+static int memo_copy_text(void *out, const void *val)
+{
+    const struct memo_text *t = val;
+    char **text = out;
+    *text = malloc(t->len + 1);
+    if (*text == NULL)
+        return -1;
+    memcpy(*text, t->text, t->len + 1);
+    return 0;
+}
+
+enum err meta_version_answer(struct meta *m, const struct meta_version *v, char **text, size_t *len)
+{
+    char ref[REF_MAX + 1];
+    int rl = snprintf(ref, sizeof(ref), "%s@%llu", v->path, (unsigned long long)v->version);
+    if (rl < 0 || (size_t)rl >= sizeof(ref))
+        return ERR_INVALID;
+    uint8_t key[1 + sizeof(int64_t) + sizeof(ref)] = {'A'};
+    memcpy(key + 1, &v->version_id, sizeof(int64_t));
+    memcpy(key + 1 + sizeof(int64_t), ref, (size_t)rl);
+    size_t klen = 1 + sizeof(int64_t) + (size_t)rl;
+    if (meta_memo_get(m, key, klen, memo_copy_text, text)) {
+        *len = strlen(*text);
+        return ERR_OK;
+    }
+    /* The answer also holds v's artifact fields: it is stored under the
+     * older of v's generation and the one before the description's read. */
+    uint64_t gen = meta_memo_gen(m);
+    if (v->gen < gen)
+        gen = v->gen;
+    json_t *o = NULL;
+    enum err e = meta_version_describe(m, v, &o);
+    if (e != ERR_OK)
+        return e;
+    *text = json_text(o, len);
+    json_decref(o);
+    if (*text == NULL)
+        return ERR_INTERNAL;
+    struct memo_text *keep = malloc(sizeof(*keep) + *len + 1);
+    if (keep != NULL) {
+        keep->len = *len;
+        memcpy(keep->text, *text, *len + 1);
+        meta_memo_put(m, gen, key, klen, keep, free);
+    }
     return ERR_OK;
 }
 

@@ -358,7 +358,41 @@ static void test_versions(void **state)
     assert_int_equal(meta_version_describe(m, &v, &d), ERR_OK);
     assert_string_equal(json_string_value(json_object_get(d, "effective_sensitivity")),
                         meta_sensitivity_name(3));
+    /* The answer's text is the description's, and follows it. */
+    char *text = NULL;
+    size_t len = 0;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(meta_version_answer(m, &v, &text, &len), ERR_OK);
+        char *want = json_dumps(d, JSON_COMPACT);
+        assert_string_equal(text, want);
+        assert_int_equal(len, strlen(want));
+        free(want);
+        free(text);
+    }
     json_decref(d);
+    json_t *more = json_pack("{s:s}", "owner", "vision");
+    assert_int_equal(meta_label(m, &latest.path, 0, -1, more, NULL), ERR_OK);
+    json_decref(more);
+    meta_version_clear(&v);
+    assert_int_equal(meta_version_get(m, &first, &v), ERR_OK);
+    assert_int_equal(meta_version_answer(m, &v, &text, &len), ERR_OK);
+    assert_non_null(strstr(text, "\"owner\":\"vision\""));
+    free(text);
+    /* A version read before a commit does not leave a stale answer behind:
+     * the answer is stored under the older generation. */
+    struct meta_version old;
+    assert_int_equal(meta_version_get(m, &first, &old), ERR_OK);
+    more = json_pack("{s:s}", "owner", "platform");
+    assert_int_equal(meta_label(m, &latest.path, 0, -1, more, NULL), ERR_OK);
+    json_decref(more);
+    assert_int_equal(meta_version_answer(m, &old, &text, &len), ERR_OK);
+    free(text);
+    meta_version_clear(&old);
+    meta_version_clear(&v);
+    assert_int_equal(meta_version_get(m, &first, &v), ERR_OK);
+    assert_int_equal(meta_version_answer(m, &v, &text, &len), ERR_OK);
+    assert_non_null(strstr(text, "\"owner\":\"platform\""));
+    free(text);
     assert_int_equal(meta_version_tombstone(m, v.version_id, "user:alice"), ERR_OK);
     meta_version_clear(&v);
     assert_int_equal(meta_version_get(m, &first, &v), ERR_OK);
