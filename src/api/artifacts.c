@@ -23,6 +23,7 @@
 #include "registry/path.h"
 #include "util/log.h"
 #include "util/secure.h"
+#include "util/str.h"
 
 #define API_MAX_TAGS 64
 #define API_TAG_KEY_MAX 128
@@ -435,7 +436,7 @@ static enum err api_resolve_ex(struct request *r, const char *action, int includ
     struct gate_resource res;
     facts_from_version(v, &ref->path, &res);
     char canon[REF_MAX + 1];
-    snprintf(canon, sizeof(canon), "%s@%llu", v->path, (unsigned long long)v->version);
+    str_ref(canon, sizeof(canon), v->path, v->version);
     if (gate_check(r, "artifact:Read", canon, &res) != ERR_OK ||
         (strcmp(action, "artifact:Read") != 0 && gate_check(r, action, canon, &res) != ERR_OK)) {
         /* Hide existence from those who may not read it; others learn it is forbidden. */

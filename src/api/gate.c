@@ -9,6 +9,7 @@
 #include "api/record.h"
 #include "authz/authz.h"
 #include "util/log.h"
+#include "util/str.h"
 
 #define GATE_MAX_GROUPS 64
 #define GATE_MAX_TAGS 64
@@ -178,8 +179,10 @@ enum err gate_check(struct request *r, const char *action, const char *resource,
         reason = authz_reason_name(d.reason);
         for (; n < d.n_deciding && n < AUTHZ_MAX_DECIDING; n++) {
             const struct authz_stmt_ref *s = &d.deciding[n];
-            snprintf(stmt_text[n], sizeof(stmt_text[n]), "%s%s%s#%u%s%s", s->policy,
-                     s->via[0] ? " via " : "", s->via, s->index, s->sid[0] ? " " : "", s->sid);
+            char index[12];
+            str_u64(index, sizeof(index), s->index);
+            str_concat(stmt_text[n], sizeof(stmt_text[n]), s->policy, s->via[0] ? " via " : "",
+                       s->via, "#", index, s->sid[0] ? " " : "", s->sid, (const char *)NULL);
             stmts[n] = stmt_text[n];
         }
     }

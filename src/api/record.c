@@ -7,6 +7,7 @@
 #include "audit/event.h"
 #include "monitor/monitor.h"
 #include "util/log.h"
+#include "util/str.h"
 
 enum err api_record(struct request *r, const struct record *rec)
 {
@@ -14,9 +15,9 @@ enum err api_record(struct request *r, const struct record *rec)
         return http_fail(r, ERR_UNAVAILABLE, "the audit log is not open; the request was refused");
     char principal[128];
     if (rec->principal_override != NULL)
-        snprintf(principal, sizeof(principal), "%s", rec->principal_override);
+        str_copy(principal, sizeof(principal), rec->principal_override);
     else if (r->authenticated)
-        snprintf(principal, sizeof(principal), "%s:%s", r->who.type, r->who.name);
+        str_concat(principal, sizeof(principal), r->who.type, ":", r->who.name, (const char *)NULL);
     else
         snprintf(principal, sizeof(principal), "anonymous");
     struct audit_event ev = {

@@ -2,6 +2,7 @@
 
 #include "audit/audit.h"
 #include "util/json_text.h"
+#include "util/str.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -147,8 +148,14 @@ static void jb_str(struct jbuf *b, const char *s)
 static void jb_int(struct jbuf *b, long long v)
 {
     char num[24];
-    int k = snprintf(num, sizeof(num), "%lld", v);
-    jb_put(b, num, (size_t)k);
+    size_t k = 0;
+    if (v < 0) {
+        num[k++] = '-';
+        k += str_u64(num + k, sizeof(num) - k, (uint64_t)0 - (uint64_t)v);
+    } else {
+        k = str_u64(num, sizeof(num), (uint64_t)v);
+    }
+    jb_put(b, num, k);
 }
 
 /* ,"key": */

@@ -9,6 +9,7 @@
 #include "meta/access.h"
 #include "meta/meta.h"
 #include "util/secure.h"
+#include "util/str.h"
 
 /* SHA-256 fetched once: SHA256() looks the algorithm up again on every
  * call, and this hash runs on every authenticated request. */
@@ -63,9 +64,9 @@ enum err session_authenticate(struct request *r, const char *token)
     }
     struct principal *p = &r->who;
     p->user_id = u.id;
-    snprintf(p->type, sizeof(p->type), "user");
-    snprintf(p->name, sizeof(p->name), "%s", u.name);
-    snprintf(p->auth_method, sizeof(p->auth_method), "password");
+    str_copy(p->type, sizeof(p->type), "user");
+    str_copy(p->name, sizeof(p->name), u.name);
+    str_copy(p->auth_method, sizeof(p->auth_method), "password");
     p->clearance = u.clearance;
     p->is_admin = u.is_admin;
     p->mfa = s.mfa;
@@ -74,7 +75,7 @@ enum err session_authenticate(struct request *r, const char *token)
     memcpy(p->token_hash, hash, sizeof(hash));
     meta_user_clear(&u);
     char principal[sizeof(p->name) + 8];
-    snprintf(principal, sizeof(principal), "user:%s", p->name);
+    str_concat(principal, sizeof(principal), "user:", p->name, (const char *)NULL);
     if (meta_principal_groups(r->app->meta, principal, &p->groups) != ERR_OK)
         return ERR_UNAVAILABLE;
     r->authenticated = 1;

@@ -29,6 +29,7 @@
 #include "util/json_text.h"
 #include "util/log.h"
 #include "util/secure.h"
+#include "util/str.h"
 
 /* TLS 1.2 and 1.3 only; AEAD ciphers with forward secrecy only; no compression. */
 /* Bytes of a failed request's body read and discarded so that the error can
@@ -266,9 +267,9 @@ static enum err http_validate(struct request *r, const char *url, const char *me
     struct http_verdict v;
     enum err e = http_check_head(api_routes, &h, &v);
     if (v.method_known)
-        snprintf(r->method, sizeof(r->method), "%s", method);
+        str_copy(r->method, sizeof(r->method), method);
     if (strlen(url) <= HTTP_PATH_MAX)
-        snprintf(r->path, sizeof(r->path), "%s", url);
+        str_copy(r->path, sizeof(r->path), url);
     memcpy(r->allow, v.allow, sizeof(r->allow));
     r->route = v.route;
     if (r->route != NULL)
@@ -382,7 +383,7 @@ static struct request *http_request_new(struct app *app, struct MHD_Connection *
     http_client_address(r);
     const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
     if (ua != NULL) {
-        snprintf(r->user_agent, sizeof(r->user_agent), "%s", ua);
+        str_copy(r->user_agent, sizeof(r->user_agent), ua);
         for (char *p = r->user_agent; *p != '\0'; p++) {
             if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
                 *p = '?';

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "util/json_text.h"
+#include "util/str.h"
 #include "util/log.h"
 #include "util/secure.h"
 
@@ -1436,13 +1437,13 @@ static void memo_drop_json(void *val)
 enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out)
 {
     char ref[REF_MAX + 1];
-    int rl = snprintf(ref, sizeof(ref), "%s@%llu", v->path, (unsigned long long)v->version);
-    if (rl < 0 || (size_t)rl >= sizeof(ref))
-        return ERR_INVALID;
+    size_t rl = str_ref(ref, sizeof(ref), v->path, v->version);
+    if (rl >= sizeof(ref) - 1)
+        return ERR_INVALID; /* cannot happen: a path is shorter */
     uint8_t key[1 + sizeof(int64_t) + sizeof(ref)] = {'D'};
     memcpy(key + 1, &v->version_id, sizeof(int64_t));
-    memcpy(key + 1 + sizeof(int64_t), ref, (size_t)rl);
-    size_t klen = 1 + sizeof(int64_t) + (size_t)rl;
+    memcpy(key + 1 + sizeof(int64_t), ref, rl);
+    size_t klen = 1 + sizeof(int64_t) + rl;
     json_t *read = NULL;
     if (!meta_memo_get(m, key, klen, memo_copy_json, &read)) {
         uint64_t gen = meta_memo_gen(m);
@@ -1491,13 +1492,13 @@ static int memo_copy_text(void *out, const void *val)
 enum err meta_version_answer(struct meta *m, const struct meta_version *v, char **text, size_t *len)
 {
     char ref[REF_MAX + 1];
-    int rl = snprintf(ref, sizeof(ref), "%s@%llu", v->path, (unsigned long long)v->version);
-    if (rl < 0 || (size_t)rl >= sizeof(ref))
-        return ERR_INVALID;
+    size_t rl = str_ref(ref, sizeof(ref), v->path, v->version);
+    if (rl >= sizeof(ref) - 1)
+        return ERR_INVALID; /* cannot happen: a path is shorter */
     uint8_t key[1 + sizeof(int64_t) + sizeof(ref)] = {'A'};
     memcpy(key + 1, &v->version_id, sizeof(int64_t));
-    memcpy(key + 1 + sizeof(int64_t), ref, (size_t)rl);
-    size_t klen = 1 + sizeof(int64_t) + (size_t)rl;
+    memcpy(key + 1 + sizeof(int64_t), ref, rl);
+    size_t klen = 1 + sizeof(int64_t) + rl;
     if (meta_memo_get(m, key, klen, memo_copy_text, text)) {
         *len = strlen(*text);
         return ERR_OK;

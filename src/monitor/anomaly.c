@@ -3,6 +3,7 @@
  * anomaly.h for the rules; docs/MONITORING.md for their tuning.
  */
 #include "monitor/anomaly.h"
+#include "util/str.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -344,7 +345,7 @@ static void anomaly_finding_init(struct anomaly_finding *f, enum anomaly_rule ru
     memset(f, 0, sizeof(*f));
     f->rule = rule;
     f->severity = sev;
-    snprintf(f->principal, sizeof(f->principal), "%s", p->name);
+    str_copy(f->principal, sizeof(f->principal), p->name);
     f->time = ev->time;
 }
 
