@@ -61,6 +61,13 @@ struct query_lookup {
     void *ctx;
 };
 
+/* libmicrohttpd's memory per connection: request line, headers, the read
+ * buffer and the answer's header. It zeroes the whole area after every
+ * request of a keep-alive connection, so it is no larger than needed: 16
+ * KiB holds a header block of up to about 14 KB (nginx's default limit is
+ * 8 KB per header line); more gets 431. */
+#define HTTP_CONNECTION_MEMORY (16 * 1024)
+
 static enum MHD_Result http_query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                        const char *value)
 {
@@ -655,7 +662,7 @@ enum err http_start(struct app *app, int fd, struct MHD_Daemon **out)
         MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
         app->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, app->cfg.max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+        (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
         MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_ARRAY,
         app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
     free(cert);
