@@ -51,15 +51,14 @@ enum err session_authenticate(struct request *r, const char *token)
     uint8_t hash[32];
     session_token_hash(token, hash);
     struct meta_session s;
-    enum err e = meta_session_lookup(r->app->meta, hash, (int64_t)time(NULL), &s);
+    struct meta_user u;
+    json_t *groups = NULL;
+    enum err e = meta_session_principal(r->app->meta, hash, (int64_t)time(NULL), &s, &u, &groups);
     if (e != ERR_OK)
         return e == ERR_IO ? ERR_UNAVAILABLE : ERR_UNAUTHENTICATED;
-    struct meta_user u;
-    e = meta_user_get_by_id(r->app->meta, s.user_id, &u);
-    if (e != ERR_OK)
-        return e == ERR_NOT_FOUND ? ERR_UNAUTHENTICATED : ERR_UNAVAILABLE;
     if (u.disabled) {
         meta_user_clear(&u);
+        json_decref(groups);
         return ERR_UNAUTHENTICATED;
     }
     struct principal *p = &r->who;
@@ -72,12 +71,9 @@ enum err session_authenticate(struct request *r, const char *token)
     p->mfa = s.mfa;
     p->mfa_at = s.mfa_at;
     p->attrs = json_incref(u.attrs);
+    p->groups = groups;
     memcpy(p->token_hash, hash, sizeof(hash));
     meta_user_clear(&u);
-    char principal[sizeof(p->name) + 8];
-    str_concat(principal, sizeof(principal), "user:", p->name, (const char *)NULL);
-    if (meta_principal_groups(r->app->meta, principal, &p->groups) != ERR_OK)
-        return ERR_UNAVAILABLE;
     r->authenticated = 1;
     return ERR_OK;
 }

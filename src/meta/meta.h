@@ -117,6 +117,12 @@ enum err meta_session_create(struct meta *m, const uint8_t token_hash[32], int64
 /* ERR_UNAUTHENTICATED when absent, expired or revoked. */
 enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64_t now,
                              struct meta_session *s);
+/* The session for token_hash, its user (pw_hash NULL; check disabled) and
+ * the user's groups, as one cached read. ERR_UNAUTHENTICATED when the
+ * session is absent, expired or revoked; ERR_NOT_FOUND without its user;
+ * ERR_IO when the store fails. Caller clears u and frees *groups. */
+enum err meta_session_principal(struct meta *m, const uint8_t token_hash[32], int64_t now,
+                                struct meta_session *s, struct meta_user *u, json_t **groups);
 enum err meta_session_revoke(struct meta *m, const uint8_t token_hash[32]);
 /* Revokes every session of a user (on disable or password change). */
 enum err meta_session_revoke_user(struct meta *m, int64_t user_id);

@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "util/secure.h"
 
+#include "meta/access.h"
 #include "meta/meta_int.h"
 
 static const char *const meta_migrations[] = {
@@ -1013,6 +1014,76 @@ enum err meta_session_lookup(struct meta *m, const uint8_t token_hash[32], int64
     meta_stmt_done(c, st);
     meta_read_done(c);
     return e;
+}
+
+/* A session with its user and the user's groups (meta_session_principal). */
+struct memo_principal {
+    struct meta_session s;
+    struct meta_user u; /* without the password hash */
+    json_t *groups;
+};
+
+static int memo_copy_principal(void *out, const void *val)
+{
+    const struct memo_principal *from = val;
+    struct memo_principal *to = out;
+    to->s = from->s;
+    if (memo_copy_user(&to->u, &from->u) != 0)
+        return -1;
+    to->groups = memo_json_copy(from->groups);
+    if (to->groups == NULL) {
+        meta_user_clear(&to->u);
+        return -1;
+    }
+    return 0;
+}
+
+static void memo_drop_principal(void *val)
+{
+    struct memo_principal *p = val;
+    meta_user_clear(&p->u);
+    json_decref(p->groups);
+    free(p);
+}
+
+enum err meta_session_principal(struct meta *m, const uint8_t token_hash[32], int64_t now,
+                                struct meta_session *s, struct meta_user *u, json_t **groups)
+{
+    uint8_t key[33] = {'P'};
+    memcpy(key + 1, token_hash, 32);
+    struct memo_principal got;
+    if (meta_memo_get(m, key, sizeof(key), memo_copy_principal, &got)) {
+        if (got.s.expires_at <= now) {
+            meta_user_clear(&got.u);
+            json_decref(got.groups);
+            return ERR_UNAUTHENTICATED;
+        }
+        *s = got.s;
+        *u = got.u;
+        *groups = got.groups;
+        return ERR_OK;
+    }
+    uint64_t gen = meta_memo_gen(m);
+    enum err e = meta_session_lookup(m, token_hash, now, s);
+    if (e != ERR_OK)
+        return e;
+    e = meta_user_get_by_id(m, s->user_id, u);
+    if (e != ERR_OK)
+        return e;
+    char principal[sizeof(u->name) + 8];
+    str_concat(principal, sizeof(principal), "user:", u->name, (const char *)NULL);
+    e = meta_principal_groups(m, principal, groups);
+    if (e != ERR_OK) {
+        meta_user_clear(u);
+        return ERR_IO;
+    }
+    struct memo_principal *keep = malloc(sizeof(*keep));
+    struct memo_principal now_read = {.s = *s, .u = *u, .groups = *groups};
+    if (keep != NULL && memo_copy_principal(keep, &now_read) == 0)
+        meta_memo_put(m, gen, key, sizeof(key), keep, memo_drop_principal);
+    else
+        free(keep);
+    return ERR_OK;
 }
 
 static enum err meta_session_update(struct meta *m, const char *sql, const void *blob, int64_t id)

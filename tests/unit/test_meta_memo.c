@@ -245,13 +245,39 @@ static void test_session_and_user(void **state)
     assert_string_equal(json_string_value(json_object_get(u.attrs, "team")), "vision");
     meta_user_clear(&u);
 
+    /* The session with its user and groups, as authentication reads it. */
+    struct meta_session ps;
+    json_t *groups = NULL;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(meta_session_principal(m, hash, now, &ps, &u, &groups), ERR_OK);
+        assert_int_equal(ps.user_id, uid);
+        assert_string_equal(u.name, "alice");
+        assert_null(u.pw_hash);
+        assert_int_equal(json_array_size(groups), 0);
+        meta_user_clear(&u);
+        json_decref(groups);
+    }
+    assert_int_equal(meta_session_principal(m, hash, now + 3600, &ps, &u, &groups),
+                     ERR_UNAUTHENTICATED);
+    assert_int_equal(meta_group_create(m, "vision"), ERR_OK);
+    assert_int_equal(meta_group_add_member(m, "vision", "user:alice"), ERR_OK);
+    assert_int_equal(meta_session_principal(m, hash, now, &ps, &u, &groups), ERR_OK);
+    assert_string_equal(json_string_value(json_array_get(groups, 0)), "vision");
+    meta_user_clear(&u);
+    json_decref(groups);
+
     /* Disabling the user and revoking the session show at once. */
     assert_int_equal(meta_user_set_disabled(m, "alice", 1), ERR_OK);
+    assert_int_equal(meta_session_principal(m, hash, now, &ps, &u, &groups), ERR_OK);
+    assert_int_equal(u.disabled, 1);
+    meta_user_clear(&u);
+    json_decref(groups);
     assert_int_equal(meta_user_get_by_id(m, uid, &u), ERR_OK);
     assert_int_equal(u.disabled, 1);
     meta_user_clear(&u);
     assert_int_equal(meta_session_revoke(m, hash), ERR_OK);
     assert_int_equal(meta_session_lookup(m, hash, now, &s), ERR_UNAUTHENTICATED);
+    assert_int_equal(meta_session_principal(m, hash, now, &ps, &u, &groups), ERR_UNAUTHENTICATED);
 }
 
 static void test_groups(void **state)
