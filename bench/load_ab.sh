@@ -14,7 +14,12 @@
 # valgrind's callgrind (8 connections, --no-seccomp since valgrind cannot
 # run under the filter), leaving out the TLS handshakes. Far slower, but the
 # same from run to run: the way to compare changes of a few percent on a
-# noisy machine. It does not see the kernel's share.
+# noisy machine. It does not see the kernel's share, and it overstates two
+# things: memset of large areas (rep stosb counts per byte under valgrind)
+# and SHA-256 (valgrind hides the CPU's SHA extensions).
+# SERVER_ENV="VAR=value ..." is set for both servers (for example
+# LD_PRELOAD of another allocator); KEEP=1 keeps the work directory (and
+# with INSTR=1 the last run's callgrind profile, run/cg.out).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 [ $# -eq 2 ] || { echo "usage: $0 OLD_BINARY NEW_BINARY" >&2; exit 2; }
@@ -61,9 +66,10 @@ run() {
     mkdir -p "$d"
     printf '%s\n' "$pw" | "$bin" init --data "$d/data" --admin admin --admin-password-stdin >/dev/null
     local targs=() pre=()
+    [ -n "${SERVER_ENV:-}" ] && pre=(env ${SERVER_ENV})
     [ -n "${THREADS:-}" ] && targs=(--threads "$THREADS")
     if [ -n "${INSTR:-}" ]; then
-        pre=(env ${SERVER_ENV:-} valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$d/cg.out")
+        pre+=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$d/cg.out")
         targs+=(--no-seccomp)
     fi
     "${pre[@]+"${pre[@]}"}" "$bin" server --data "$d/data" --listen 127.0.0.1:0 \
