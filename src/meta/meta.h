@@ -88,7 +88,9 @@ void meta_close(struct meta *m);
  * them every query uses the one main connection. */
 enum err meta_open_readers(struct meta *m, unsigned n);
 /* Until meta_read_unpin, this thread's reads share one reader and one read
- * transaction (one snapshot, one lock acquisition) instead of one each.
+ * transaction (one snapshot, one lock acquisition) instead of one each; the
+ * transaction starts at the first read that the store's cache (memo.h) does
+ * not answer, so a request answered from the cache opens none.
  * For code that reads what was there before it started: a write made
  * meanwhile through the main connection (an API token's last use) is
  * allowed but not seen by the pinned reads. A nested pin joins the outer
