@@ -152,33 +152,7 @@ void memo_put(struct memo *mc, uint64_t gen, const void *key, size_t klen, void 
 
 json_t *memo_json_copy(json_t *v)
 {
-    if (json_is_object(v)) {
-        json_t *o = json_object();
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            if (o == NULL || json_object_set_new_nocheck(o, k, memo_json_copy(x)) != 0) {
-                json_decref(o);
-                return NULL;
-            }
-        }
-        return o;
-    }
-    if (json_is_array(v)) {
-        json_t *a = json_array();
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-        {
-            if (a == NULL || json_array_append_new(a, memo_json_copy(x)) != 0) {
-                json_decref(a);
-                return NULL;
-            }
-        }
-        return a;
-    }
-    return json_incref(v);
+    return json_deep_copy(v);
 }
 
 void memo_counts(struct memo *mc, uint64_t *hits, uint64_t *misses)

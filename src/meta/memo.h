@@ -38,10 +38,11 @@ int memo_get(struct memo *mc, uint64_t gen, const void *key, size_t klen, memo_c
 void memo_put(struct memo *mc, uint64_t gen, const void *key, size_t klen, void *val,
               memo_drop_fn drop);
 
-/* A copy of a JSON value for a memo: new arrays and objects all the way
- * down, sharing the strings, numbers and literals (jansson counts references
- * atomically, and nothing here changes a scalar in place). NULL when out of
- * memory. */
+/* A copy of a JSON value for a memo or for a caller: a deep one. Nothing is
+ * shared between threads: jansson counts references atomically, but the
+ * release that frees a value is not ordered after other threads' reads of
+ * it (no acquire), so sharing even immutable strings would be a data race
+ * under the C memory model. NULL when out of memory. */
 json_t *memo_json_copy(json_t *v);
 
 /* Lookups answered and not answered since the cache was made. */

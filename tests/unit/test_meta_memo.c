@@ -466,6 +466,74 @@ static void test_pin_generation(void **state)
     json_decref(g);
 }
 
+/* Readers on 3 threads while commits change what they read: every answer
+ * is one of the states committed, and once the writer is done every reader
+ * sees the last one (the cache never serves a value from before it). */
+struct reader_arg {
+    struct meta *m;
+    uint8_t hash[32];
+    int stop; /* atomic */
+    int bad;  /* atomic */
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader_arg *a = arg;
+    int64_t now = (int64_t)time(NULL);
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        meta_read_pin(a->m);
+        struct meta_session s;
+        struct meta_user u;
+        json_t *groups = NULL;
+        if (meta_session_principal(a->m, a->hash, now, &s, &u, &groups) == ERR_OK) {
+            size_t n = json_array_size(groups);
+            if (n > 1 ||
+                (n == 1 && strcmp(json_string_value(json_array_get(groups, 0)), "flip") != 0))
+                __atomic_store_n(&a->bad, 1, __ATOMIC_RELEASE);
+            meta_user_clear(&u);
+            json_decref(groups);
+        } else {
+            __atomic_store_n(&a->bad, 1, __ATOMIC_RELEASE);
+        }
+        meta_read_unpin(a->m);
+    }
+    return NULL;
+}
+
+static void test_readers_during_commits(void **state)
+{
+    struct fixture *f = *state;
+    struct meta *m = f->m;
+    assert_int_equal(meta_user_create(m, "erin", "$argon2id$x", 0, NULL, 0), ERR_OK);
+    struct reader_arg a = {.m = m};
+    memset(a.hash, 0x5a, sizeof(a.hash));
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(meta_session_create(m, a.hash, user_id(m, "erin"), now + 3600, 0), ERR_OK);
+    assert_int_equal(meta_group_create(m, "flip"), ERR_OK);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, reader_main, &a), 0);
+    for (int i = 0; i < 60; i++) {
+        if (i % 2 == 0)
+            assert_int_equal(meta_group_add_member(m, "flip", "user:erin"), ERR_OK);
+        else
+            assert_int_equal(meta_group_remove_member(m, "flip", "user:erin"), ERR_OK);
+    }
+    /* The last commit removed erin from the group: every thread now sees
+     * that, cached or not. */
+    struct meta_session s;
+    struct meta_user u;
+    json_t *groups = NULL;
+    assert_int_equal(meta_session_principal(m, a.hash, now, &s, &u, &groups), ERR_OK);
+    assert_int_equal(json_array_size(groups), 0);
+    meta_user_clear(&u);
+    json_decref(groups);
+    __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(a.bad, 0);
+}
+
 /* A store without a read pool (the command-line tools) keeps no cache. */
 static void test_no_pool_no_cache(void **state)
 {
@@ -501,6 +569,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readers_during_commits, setup, teardown),
         cmocka_unit_test(test_no_pool_no_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
