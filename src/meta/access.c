@@ -339,18 +339,6 @@ enum err meta_group_list(struct meta *m, json_t **out)
 
 static enum err meta_principal_groups_read(struct meta *m, const char *principal, json_t **out);
 
-static int memo_copy_groups(void *out, const void *val)
-{
-    json_t **arr = out;
-    *arr = memo_json_copy((json_t *)val);
-    return *arr != NULL ? 0 : -1;
-}
-
-static void memo_drop_groups(void *val)
-{
-    json_decref(val);
-}
-
 enum err meta_principal_groups(struct meta *m, const char *principal, json_t **out)
 {
     char key[1 + 256] = {'G'};
@@ -358,7 +346,7 @@ enum err meta_principal_groups(struct meta *m, const char *principal, json_t **o
     int memo = pl < sizeof(key) - 1;
     if (memo) {
         memcpy(key + 1, principal, pl);
-        if (meta_memo_get(m, key, 1 + pl, memo_copy_groups, out))
+        if (meta_memo_get(m, key, 1 + pl, memo_copy_json, out))
             return ERR_OK;
     }
     uint64_t gen = meta_memo_gen(m);
@@ -366,7 +354,7 @@ enum err meta_principal_groups(struct meta *m, const char *principal, json_t **o
     if (e == ERR_OK && memo) {
         json_t *keep = memo_json_copy(*out);
         if (keep != NULL)
-            meta_memo_put(m, gen, key, 1 + pl, keep, memo_drop_groups);
+            meta_memo_put(m, gen, key, 1 + pl, keep, memo_drop_json);
     }
     return e;
 }

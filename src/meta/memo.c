@@ -155,6 +155,18 @@ json_t *memo_json_copy(json_t *v)
     return json_deep_copy(v);
 }
 
+int memo_copy_json(void *out, const void *val)
+{
+    json_t **o = out;
+    *o = memo_json_copy((json_t *)val);
+    return *o != NULL ? 0 : -1;
+}
+
+void memo_drop_json(void *val)
+{
+    json_decref(val);
+}
+
 void memo_counts(struct memo *mc, uint64_t *hits, uint64_t *misses)
 {
     *hits = mc != NULL ? __atomic_load_n(&mc->hits, __ATOMIC_RELAXED) : 0;

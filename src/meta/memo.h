@@ -44,6 +44,10 @@ void memo_put(struct memo *mc, uint64_t gen, const void *key, size_t klen, void 
  * it (no acquire), so sharing even immutable strings would be a data race
  * under the C memory model. NULL when out of memory. */
 json_t *memo_json_copy(json_t *v);
+/* memo_copy_fn and memo_drop_fn for a value that is a JSON document: out
+ * is a json_t ** that receives a memo_json_copy. */
+int memo_copy_json(void *out, const void *val);
+void memo_drop_json(void *val);
 
 /* Lookups answered and not answered since the cache was made. */
 void memo_counts(struct memo *mc, uint64_t *hits, uint64_t *misses);

@@ -1493,28 +1493,30 @@ static enum err meta_version_describe_read(struct meta *m, int64_t id, const cha
     return e;
 }
 
-static int memo_copy_json(void *out, const void *val)
+/* The cache key of what is kept per version (tag 'D': its description,
+ * 'A': its answer's text): the version's id and PATH@N, which is also
+ * written to ref. Its length, or 0 when PATH@N does not fit (it always
+ * does: a path is shorter). */
+#define VERSION_KEY_MAX (1 + sizeof(int64_t) + REF_MAX + 1)
+static size_t memo_version_key(uint8_t tag, const struct meta_version *v,
+                               uint8_t key[VERSION_KEY_MAX], char ref[REF_MAX + 1])
 {
-    json_t **o = out;
-    *o = memo_json_copy((json_t *)val);
-    return *o != NULL ? 0 : -1;
-}
-
-static void memo_drop_json(void *val)
-{
-    json_decref(val);
+    size_t rl = str_ref(ref, REF_MAX + 1, v->path, v->version);
+    if (rl >= REF_MAX)
+        return 0;
+    key[0] = tag;
+    memcpy(key + 1, &v->version_id, sizeof(int64_t));
+    memcpy(key + 1 + sizeof(int64_t), ref, rl);
+    return 1 + sizeof(int64_t) + rl;
 }
 
 enum err meta_version_describe(struct meta *m, const struct meta_version *v, json_t **out)
 {
     char ref[REF_MAX + 1];
-    size_t rl = str_ref(ref, sizeof(ref), v->path, v->version);
-    if (rl >= sizeof(ref) - 1)
-        return ERR_INVALID; /* cannot happen: a path is shorter */
-    uint8_t key[1 + sizeof(int64_t) + sizeof(ref)] = {'D'};
-    memcpy(key + 1, &v->version_id, sizeof(int64_t));
-    memcpy(key + 1 + sizeof(int64_t), ref, rl);
-    size_t klen = 1 + sizeof(int64_t) + rl;
+    uint8_t key[VERSION_KEY_MAX];
+    size_t klen = memo_version_key('D', v, key, ref);
+    if (klen == 0)
+        return ERR_INVALID;
     json_t *read = NULL;
     if (!meta_memo_get(m, key, klen, memo_copy_json, &read)) {
         uint64_t gen = meta_memo_gen(m);
@@ -1563,13 +1565,10 @@ static int memo_copy_text(void *out, const void *val)
 enum err meta_version_answer(struct meta *m, const struct meta_version *v, char **text, size_t *len)
 {
     char ref[REF_MAX + 1];
-    size_t rl = str_ref(ref, sizeof(ref), v->path, v->version);
-    if (rl >= sizeof(ref) - 1)
-        return ERR_INVALID; /* cannot happen: a path is shorter */
-    uint8_t key[1 + sizeof(int64_t) + sizeof(ref)] = {'A'};
-    memcpy(key + 1, &v->version_id, sizeof(int64_t));
-    memcpy(key + 1 + sizeof(int64_t), ref, rl);
-    size_t klen = 1 + sizeof(int64_t) + rl;
+    uint8_t key[VERSION_KEY_MAX];
+    size_t klen = memo_version_key('A', v, key, ref);
+    if (klen == 0)
+        return ERR_INVALID;
     if (meta_memo_get(m, key, klen, memo_copy_text, text)) {
         *len = strlen(*text);
         return ERR_OK;
