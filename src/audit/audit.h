@@ -143,7 +143,8 @@ struct audit_stats {
     uint64_t flushes; /* write + fdatasync batches since open (group commit: <= appends) */
     uint64_t heads;   /* heads signed since open */
     uint64_t last_head_size;
-    int failed; /* 1 once the log has failed closed */
+    int failed;     /* 1 once the log has failed closed */
+    uint64_t bytes; /* length of the durable records in events.log */
 };
 
 /* Fills st with a consistent snapshot of the counters. */

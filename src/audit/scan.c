@@ -55,6 +55,28 @@ static uint32_t get_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+int audit_record_framed(const uint8_t *data, size_t len)
+{
+    return len >= 2 && data[0] == '{' && data[len - 1] == '}' && memchr(data, '\n', len) == NULL &&
+           memchr(data, '\r', len) == NULL && memchr(data, '\0', len) == NULL;
+}
+
+/* Reads the rest of the source. Returns 1 if it is all zero bytes, 0 if
+ * not, -1 on a read error. */
+static int rest_is_zero(struct scanner *s)
+{
+    for (;;) {
+        for (size_t i = s->start; i < s->end; i++)
+            if (s->buf[i] != 0)
+                return 0;
+        s->start = s->end;
+        if (scanner_fill(s, 1) != 0)
+            return -1;
+        if (s->start == s->end)
+            return 1;
+    }
+}
+
 enum err audit_scan(struct audit_src *src, uint64_t first_index, audit_record_fn fn, void *ctx,
                     struct audit_scan_result *res)
 {
@@ -80,12 +102,21 @@ enum err audit_scan(struct audit_src *src, uint64_t first_index, audit_record_fn
         size_t avail = s.end - s.start;
         if (avail == 0)
             break;
-        if (avail < 4) {
-            res->torn = 1;
+        uint32_t len = avail < 4 ? 0 : get_be32(s.buf + s.start);
+        if (len == 0) {
+            /* The end of the records: only zero bytes may follow. */
+            int z = rest_is_zero(&s);
+            if (z < 0)
+                rc = ERR_IO;
+            else if (z == 1)
+                res->padded = 1;
+            else if (avail < 4)
+                res->torn = 1;
+            else
+                res->junk = 1;
             break;
         }
-        uint32_t len = get_be32(s.buf + s.start);
-        if (len == 0 || len > AUDIT_EVENT_MAX) {
+        if (len > AUDIT_EVENT_MAX) {
             res->bad_length = 1;
             break;
         }

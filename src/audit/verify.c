@@ -114,13 +114,23 @@ static int verify_record_cb(void *ctx, uint64_t index, uint64_t offset, const ui
                             size_t len)
 {
     struct verifier *v = ctx;
-    (void)index;
-    (void)offset;
     if (v->failed) {
         v->stack.count++; /* keep counting events only */
         return 0;
     }
     checkpoint(v);
+    if (v->failed) {
+        v->stack.count++;
+        return 0;
+    }
+    if (!audit_record_framed(data, len)) {
+        fail(v, (int64_t)index, (int64_t)index, -1,
+             "event %llu at offset %llu of events.log is not one line of JSON (damaged, or a "
+             "write that a crash interrupted)",
+             (unsigned long long)index, (unsigned long long)offset);
+        v->stack.count++;
+        return 0;
+    }
     merkle_hash leaf;
     merkle_leaf_hash(&v->hs, data, len, leaf);
     merkle_stack_push(&v->stack, &v->hs, leaf);
@@ -227,10 +237,12 @@ static enum err verify_core(struct audit_src *events, const uint8_t *heads, size
     if (rc != ERR_OK)
         goto out;
     rep->events = res.records;
-    if (res.bad_length || res.torn)
+    if (res.bad_length || res.torn || res.junk)
         fail(&v, (int64_t)res.records, (int64_t)res.records, -1,
              "event %llu: %s at offset %llu of events.log", (unsigned long long)res.records,
-             res.torn ? "truncated record" : "invalid record length",
+             res.torn  ? "truncated record"
+             : res.junk ? "non-zero bytes after the end of the records"
+                        : "invalid record length",
              (unsigned long long)res.good_end);
     if (!v.failed)
         checkpoint(&v);

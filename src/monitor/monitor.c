@@ -648,14 +648,11 @@ static void monitor_write_app(FILE *f, struct app *app)
                 "# TYPE coffer_audit_flushes_total counter\ncoffer_audit_flushes_total %llu\n",
                 (unsigned long long)st.events, (unsigned long long)(st.events - st.last_head_size),
                 st.failed, (unsigned long long)st.flushes);
-        char path[1200];
-        struct stat sb;
-        app_path(&app->cfg, "audit/events.log", path, sizeof(path));
-        if (stat(path, &sb) == 0)
-            fprintf(f,
-                    "# HELP coffer_audit_log_bytes Size of events.log.\n"
-                    "# TYPE coffer_audit_log_bytes gauge\ncoffer_audit_log_bytes %lld\n",
-                    (long long)sb.st_size);
+        fprintf(f,
+                "# HELP coffer_audit_log_bytes Bytes of events in events.log (the file also "
+                "holds up to 1 MiB of zero bytes allocated ahead).\n"
+                "# TYPE coffer_audit_log_bytes gauge\ncoffer_audit_log_bytes %llu\n",
+                (unsigned long long)st.bytes);
         int64_t ms = monitor_last_head_ms(app);
         if (ms >= 0) {
             struct timeval tv;

@@ -28,6 +28,29 @@ int file_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+int file_pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        if (offset > (uint64_t)INT64_MAX - len) {
+            errno = EFBIG;
+            return -1;
+        }
+        ssize_t w = pwrite(fd, p, len, (off_t)offset);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+        offset += (uint64_t)w;
+    }
+    return 0;
+}
+
 int file_sync_parent(const char *path)
 {
     char dir[PATH_MAX];

@@ -5,10 +5,15 @@
 #define COFFER_UTIL_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Writes all len bytes of data to fd, retrying after EINTR and short
  * writes. 0, or -1 with errno set. */
 int file_write_all(int fd, const void *data, size_t len);
+
+/* Writes all len bytes of data to fd at offset (pwrite), retrying after
+ * EINTR and short writes. 0, or -1 with errno set. */
+int file_pwrite_all(int fd, const void *data, size_t len, uint64_t offset);
 
 /* fsyncs the directory that holds path, so that a file created or renamed
  * there survives a crash. 0, or -1 with errno set. */

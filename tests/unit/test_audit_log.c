@@ -889,6 +889,144 @@ static void test_torn_tail_repair(void **state)
     assert_int_equal(rep.events, 6);
 }
 
+static off_t file_size(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return sb.st_size;
+}
+
+/* Appends `n` bytes of value `byte` at the end of path. */
+static void append_bytes(const char *path, int byte, size_t n)
+{
+    uint8_t buf[4096];
+    memset(buf, byte, sizeof(buf));
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    while (n > 0) {
+        size_t k = n < sizeof(buf) ? n : sizeof(buf);
+        assert_int_equal(write(fd, buf, k), (ssize_t)k);
+        n -= k;
+    }
+    close(fd);
+}
+
+/* While open, events.log holds the records and then zero bytes allocated
+ * ahead; readers stop at them. A clean close gives the space back. */
+static void test_space_allocated_ahead(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_options o;
+    audit_options_init(&o);
+    o.sign_every_events = 4;
+    o.sign_interval_ms = 0;
+    struct audit_log *log = NULL;
+    assert_int_equal(audit_log_open(f->dir, &o, &log), ERR_OK);
+    append_n(log, 0, 10);
+    struct audit_stats st;
+    audit_log_stats(log, &st);
+    assert_int_equal(st.events, 10);
+    assert_true(st.bytes > 10 * 4);
+    assert_true((uint64_t)file_size(file_in(f, "events.log")) >= st.bytes + (1u << 20));
+    /* The offline verifier and the iterators read it while it is open. */
+    struct audit_verify_report rep;
+    assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+    assert_int_equal(rep.events, 10);
+    uint64_t next = 0;
+    assert_int_equal(audit_iter_dir(f->dir, 0, count_cb, &next), ERR_OK);
+    assert_int_equal(next, 10);
+    audit_log_close(log);
+    assert_int_equal((uint64_t)file_size(file_in(f, "events.log")), st.bytes);
+
+    /* A crash leaves the zero bytes: they are kept, nothing is repaired, and
+     * the next events are written right after the last record. */
+    append_bytes(file_in(f, "events.log"), 0, 5000);
+    assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+    assert_int_equal(audit_log_open(f->dir, &o, &log), ERR_OK);
+    assert_int_equal(audit_log_size(log), 10);
+    append_n(log, 10, 3);
+    char *ev = last_event(log);
+    assert_null(strstr(ev, "log.repair"));
+    free(ev);
+    audit_log_close(log);
+    assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+    assert_int_equal(rep.events, 13);
+    /* Fewer than four zero bytes end the records too. */
+    append_bytes(file_in(f, "events.log"), 0, 3);
+    assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+    assert_int_equal(try_open(f), ERR_OK);
+}
+
+/* A write a crash interrupted inside allocated space: the tail holds part of
+ * a batch (a record with zero bytes inside, or bytes after a zero length).
+ * The verifier reports it; opening cuts it off and records the repair. */
+static void test_torn_in_allocated_space(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const cases[] = {"hole", "junk", "nul"};
+    for (int c = 0; c < 3; c++) {
+        nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(mkdir(f->root, 0700), 0);
+        make_log(f, 8, 4);
+        const char *ev = file_in(f, "events.log");
+        off_t good = file_size(ev);
+        char rec[256];
+        int len = event_of(rec, sizeof(rec), 8);
+        uint8_t img[8 + 256 + 64];
+        memset(img, 0, sizeof(img));
+        img[3] = (uint8_t)len;
+        memcpy(img + 4, rec, (size_t)len);
+        size_t n = 4 + (size_t)len + 64;
+        if (c == 0) {
+            memset(img + 10, 0, 12); /* a page of the record never reached the disk */
+        } else if (c == 1) {
+            memset(img, 0, 4 + 8); /* its first page never did: zero length, then data */
+        } else {
+            img[4 + (size_t)len / 2] = 0;
+        }
+        assert_int_equal(truncate(ev, good), 0);
+        int fd = open(ev, O_WRONLY | O_APPEND);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, img, n), (ssize_t)n);
+        close(fd);
+        append_bytes(ev, 0, 4096);
+        print_message("case %s\n", cases[c]);
+
+        struct audit_verify_report rep;
+        assert_int_equal(audit_verify_dir(f->dir, NULL, &rep), ERR_INTEGRITY);
+        assert_int_equal(rep.bad_event_first, 8);
+        assert_non_null(strstr(rep.reason, c == 1 ? "non-zero bytes after the end"
+                                                  : "not one line of JSON"));
+
+        struct audit_log *log = NULL;
+        assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
+        assert_int_equal(audit_log_size(log), 9);
+        char *last = last_event(log);
+        assert_non_null(strstr(last, "\"action\":\"log.repair\""));
+        assert_non_null(strstr(last, "\"at_offset\":"));
+        free(last);
+        audit_log_close(log);
+        assert_int_equal(verify(f, NULL, &rep), ERR_OK);
+        assert_int_equal(rep.events, 9);
+    }
+}
+
+/* Zero bytes before the end of what a signed head covers are not space
+ * allocated ahead but removed events. */
+static void test_zeroed_signed_events(void **state)
+{
+    struct fixture *f = *state;
+    make_log(f, N_EVENTS, 4);
+    size_t len, off[64];
+    uint8_t *b = slurp(file_in(f, "events.log"), &len);
+    assert_int_equal(record_offsets(b, len, off, 64), N_EVENTS);
+    memset(b + off[15], 0, len - off[15]);
+    spit(file_in(f, "events.log"), b, len);
+    free(b);
+    expect_tamper(f, NULL, 15, 3, "events were removed");
+    assert_int_equal(try_open(f), ERR_INTEGRITY);
+}
+
 static void test_timer_signs_heads(void **state)
 {
     struct fixture *f = *state;
@@ -1279,6 +1417,9 @@ int main(void)
         T(test_new_segment),
         T(test_new_segment_after_broken_framing),
         T(test_torn_tail_repair),
+        T(test_space_allocated_ahead),
+        T(test_torn_in_allocated_space),
+        T(test_zeroed_signed_events),
         T(test_timer_signs_heads),
         T(test_verify_missing_dir),
         T(test_submit_and_notify),
