@@ -356,8 +356,8 @@ static void flush_locked(struct audit_log *log)
     /* file_end and alloc_end, too, move only in a flush. */
     if (log->file_end + b->len > log->alloc_end)
         extend_file(log, log->file_end + b->len);
-    int ok = file_pwrite_all(log->efd, b->data, b->len, log->file_end) == 0 &&
-             fdatasync(log->efd) == 0;
+    int ok =
+        file_pwrite_all(log->efd, b->data, b->len, log->file_end) == 0 && fdatasync(log->efd) == 0;
     int saved = errno;
     if (ok && log->file_end + b->len > log->alloc_end)
         log->alloc_end = log->file_end + b->len;

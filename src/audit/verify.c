@@ -240,7 +240,7 @@ static enum err verify_core(struct audit_src *events, const uint8_t *heads, size
     if (res.bad_length || res.torn || res.junk)
         fail(&v, (int64_t)res.records, (int64_t)res.records, -1,
              "event %llu: %s at offset %llu of events.log", (unsigned long long)res.records,
-             res.torn  ? "truncated record"
+             res.torn   ? "truncated record"
              : res.junk ? "non-zero bytes after the end of the records"
                         : "invalid record length",
              (unsigned long long)res.good_end);

@@ -995,8 +995,8 @@ static void test_torn_in_allocated_space(void **state)
         struct audit_verify_report rep;
         assert_int_equal(audit_verify_dir(f->dir, NULL, &rep), ERR_INTEGRITY);
         assert_int_equal(rep.bad_event_first, 8);
-        assert_non_null(strstr(rep.reason, c == 1 ? "non-zero bytes after the end"
-                                                  : "not one line of JSON"));
+        assert_non_null(
+            strstr(rep.reason, c == 1 ? "non-zero bytes after the end" : "not one line of JSON"));
 
         struct audit_log *log = NULL;
         assert_int_equal(audit_log_open(f->dir, NULL, &log), ERR_OK);
