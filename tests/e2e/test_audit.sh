@@ -76,6 +76,8 @@ def records(path):
     out, off = [], 0
     while off + 4 <= len(data):
         n = struct.unpack(">I", data[off:off + 4])[0]
+        if n == 0:  # zero bytes allocated ahead: the end of the records
+            break
         out.append((off, data[off + 4:off + 4 + n]))
         off += 4 + n
     return data, out

@@ -64,6 +64,8 @@ seen = {}
 pos = 0
 while pos + 4 <= len(data):
     (n,) = struct.unpack(">I", data[pos:pos + 4])
+    if n == 0:  # zero bytes allocated ahead: the end of the records
+        break
     if pos + 4 + n > len(data):
         break
     ev = json.loads(data[pos + 4:pos + 4 + n])

@@ -373,7 +373,9 @@ pl=$(printf '{"iss":"https://evil","sub":"admin","exp":9999999999}' | base64 | t
 hc "unsigned JWT (alg none)" 401 "$(who -H "Authorization: Bearer $hdr.$pl.")"
 hdr=$(printf '{"alg":"HS256","typ":"JWT"}' | base64 | tr '+/' '-_' | tr -d '=\n')
 hc "HS256 JWT signed with a guessed key" 401 "$(who -H "Authorization: Bearer $hdr.$pl.$(printf x | base64 | tr -d '=')")"
-hc "token of 60 KB" "401|431" "$(who -H "Authorization: Bearer $(head -c 60000 /dev/zero | tr '\0' a)")"
+# Sent whole before the answer is read: a client that stops at its first
+# send error (curl) may see the connection closed instead of the 431.
+hc "token of 60 KB" "401|431" "$(raw "b'GET /v1/auth/whoami HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ' + b'a'*60000 + b'\r\n\r\n'")"
 hc "CRLF in a bearer token" "401|400" "$(raw "b'GET /v1/auth/whoami HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer x\r\n\r\nGET /v1/list HTTP/1.1\r\nHost: a\r\n\r\n'")"
 hc "wrong password" 401 "$(jb '{"user":"bob","password":"wrong-password-123"}')"
 hc "unknown user" 401 "$(jb '{"user":"mallory","password":"wrong-password-123"}')"
