@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,16 @@ struct query_lookup {
  * 8 KB per header line); more gets 431. */
 #define HTTP_CONNECTION_MEMORY (16 * 1024)
 
+/* At a stop, how long requests already started may take to be answered
+ * (including answers held for their audit record) before the remaining
+ * connections are closed. */
+#define HTTP_DRAIN_MS 10000
+
+/* Requests started and not yet completed, and whether a stop is draining
+ * them (every answer then says Connection: close). */
+static atomic_int http_in_flight;
+static atomic_int http_draining;
+
 static enum MHD_Result http_query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                        const char *value)
 {
@@ -101,6 +112,8 @@ void http_query_each(struct request *r, const char *name, void (*fn)(const char 
 static void http_add_common_headers(struct request *r, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (atomic_load(&http_draining))
+        MHD_add_response_header(resp, "Connection", "close");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (!r->app->cfg.behind_proxy)
@@ -387,6 +400,7 @@ static struct request *http_request_new(struct app *app, struct MHD_Connection *
         return NULL;
     }
     hex_encode(id, sizeof(id), r->request_id);
+    atomic_fetch_add(&http_in_flight, 1);
     http_client_address(r);
     const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
     if (ua != NULL) {
@@ -553,6 +567,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     secure_wipe(r, sizeof(*r));
     free(r);
     *con_cls = NULL;
+    atomic_fetch_sub(&http_in_flight, 1);
 }
 
 /* Percent-decodes in place (never to a NUL byte: see http_unescape_inplace). */
@@ -681,12 +696,25 @@ void http_stop(struct app *app, struct MHD_Daemon *d)
 {
     if (d == NULL)
         return;
-    /* Every held answer is released first: libmicrohttpd must not stop with
-     * a connection still suspended. */
-    MHD_socket ls = MHD_quiesce_daemon(d); /* no new connections meanwhile */
+    /* No new connections; the requests already started are answered (held
+     * answers once their audit record is durable), each with Connection:
+     * close, for up to HTTP_DRAIN_MS. A request that arrives on an idle
+     * keep-alive connection meanwhile is answered too. */
+    atomic_store(&http_draining, 1);
+    MHD_socket ls = MHD_quiesce_daemon(d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    for (int waited = 0; atomic_load(&http_in_flight) > 0 && waited < HTTP_DRAIN_MS; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&http_in_flight) > 0)
+        log_warn("stopping with %d requests unanswered after %d s", atomic_load(&http_in_flight),
+                 HTTP_DRAIN_MS / 1000);
+    /* Every answer still held is released first: libmicrohttpd must not
+     * stop with a connection suspended. */
     if (app->audit != NULL)
         audit_log_notify_close(app->audit);
     MHD_stop_daemon(d);
+    atomic_store(&http_draining, 0);
 }
