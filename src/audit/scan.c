@@ -108,11 +108,9 @@ enum err audit_scan(struct audit_src *src, uint64_t first_index, audit_record_fn
             int z = rest_is_zero(&s);
             if (z < 0)
                 rc = ERR_IO;
-            else if (z == 1)
-                res->padded = 1;
-            else if (avail < 4)
+            else if (z == 0 && avail < 4)
                 res->torn = 1;
-            else
+            else if (z == 0)
                 res->junk = 1;
             break;
         }

@@ -37,7 +37,6 @@ struct audit_scan_result {
     uint64_t good_end; /* offset just past the last complete record */
     int torn;          /* the source ends inside a record (or its length prefix) */
     int bad_length;    /* a length prefix is larger than AUDIT_EVENT_MAX */
-    int padded;        /* the records are followed by zero bytes only */
     int junk;          /* a zero length prefix is followed by non-zero bytes */
     int stopped;       /* the callback asked to stop */
 };

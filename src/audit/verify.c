@@ -114,21 +114,15 @@ static int verify_record_cb(void *ctx, uint64_t index, uint64_t offset, const ui
                             size_t len)
 {
     struct verifier *v = ctx;
-    if (v->failed) {
-        v->stack.count++; /* keep counting events only */
-        return 0;
-    }
-    checkpoint(v);
-    if (v->failed) {
-        v->stack.count++;
-        return 0;
-    }
-    if (!audit_record_framed(data, len)) {
+    if (!v->failed)
+        checkpoint(v);
+    if (!v->failed && !audit_record_framed(data, len))
         fail(v, (int64_t)index, (int64_t)index, -1,
              "event %llu at offset %llu of events.log is not one line of JSON (damaged, or a "
              "write that a crash interrupted)",
              (unsigned long long)index, (unsigned long long)offset);
-        v->stack.count++;
+    if (v->failed) {
+        v->stack.count++; /* keep counting events only */
         return 0;
     }
     merkle_hash leaf;

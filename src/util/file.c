@@ -10,33 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int file_write_all(int fd, const void *data, size_t len)
+/* The loop of both writers: write() at the file offset when at_offset is
+ * 0, pwrite() at offset otherwise. */
+static int write_loop(int fd, const void *data, size_t len, int at_offset, uint64_t offset)
 {
     const uint8_t *p = data;
     while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-int file_pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
-{
-    const uint8_t *p = data;
-    while (len > 0) {
-        if (offset > (uint64_t)INT64_MAX - len) {
+        if (at_offset && offset > (uint64_t)INT64_MAX - len) {
             errno = EFBIG;
             return -1;
         }
-        ssize_t w = pwrite(fd, p, len, (off_t)offset);
+        ssize_t w = at_offset ? pwrite(fd, p, len, (off_t)offset) : write(fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -49,6 +33,16 @@ int file_pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
         offset += (uint64_t)w;
     }
     return 0;
+}
+
+int file_write_all(int fd, const void *data, size_t len)
+{
+    return write_loop(fd, data, len, 0, 0);
+}
+
+int file_pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
+{
+    return write_loop(fd, data, len, 1, offset);
 }
 
 int file_sync_parent(const char *path)
