@@ -97,6 +97,7 @@ struct request {
     int responded;
     int finished;    /* the handler ran; the answer is not queued yet */
     int body_failed; /* an error arose while the body arrived */
+    int tls_corked;  /* the answer waits in the TLS session until completion */
     char allow[48];  /* methods allowed on the path, for 405 */
     uint64_t bytes_out;
     void *state;          /* route-private */

@@ -9,7 +9,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -79,6 +81,85 @@ struct query_lookup {
 static atomic_int http_in_flight;
 static atomic_int http_draining;
 
+/* ---- one TLS record per small answer ------------------------------------
+ * libmicrohttpd hands an answer's header and body to GnuTLS separately: two
+ * TLS records, two sendmsg calls, and a client that reads each record's
+ * header and body with separate calls. For a small answer the TLS session
+ * is corked when the answer is queued, so both parts are buffered, and
+ * uncorked when the request completes (libmicrohttpd calls http_completed
+ * right after handing over the last byte, before any close): one record,
+ * one sendmsg.
+ *
+ * libmicrohttpd corks the TCP socket before the first answer's header and
+ * from then on pushes each answer by setting TCP_NODELAY, leaving TCP_CORK
+ * on: what GnuTLS sends after that push would wait for the kernel's 200 ms
+ * cork timer. So after the first uncorked answer of a connection, TCP_CORK
+ * is cleared (which pushes it). TCP_NODELAY is on by then, and
+ * libmicrohttpd, which believes the socket still corked, does not cork it
+ * again on a TLS connection. Larger answers (downloads) are not corked at
+ * either level and leave as libmicrohttpd sends them. */
+#define HTTP_CORK_MAX 8192
+
+/* Per connection (libmicrohttpd's socket context). */
+struct http_conn {
+    int tcp_uncorked; /* TCP_CORK cleared */
+};
+
+static void http_connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(struct http_conn)); /* NULL: answers not corked */
+    } else {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* After an answer of len body bytes was queued. */
+static void http_tls_cork(struct request *r, size_t len)
+{
+    if (r->app->cfg.behind_proxy || len == 0 || len > HTTP_CORK_MAX)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci == NULL || ci->socket_context == NULL)
+        return;
+    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return;
+    gnutls_record_cork((gnutls_session_t)ci->tls_session);
+    r->tls_corked = 1;
+}
+
+/* When the request completes: sends the buffered answer as one record. */
+static void http_tls_uncork(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *hc = ci != NULL ? ci->socket_context : NULL;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = ci != NULL ? ci->connect_fd : -1;
+    if (hc == NULL || s == NULL || fd < 0)
+        return;
+    if (gnutls_record_uncork(s, 0) < 0) {
+        /* The socket's buffer is full (a client that pipelines requests and
+         * does not read the answers) or the connection failed. Waiting
+         * would block the worker thread and its other connections: the
+         * connection is ended instead. */
+        shutdown(fd, SHUT_RDWR);
+        return;
+    }
+    if (!hc->tcp_uncorked) {
+        int off = 0;
+        hc->tcp_uncorked = setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off)) == 0;
+    }
+}
+
 static enum MHD_Result http_query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                        const char *value)
 {
@@ -141,6 +222,8 @@ static enum MHD_Result http_queue_text(struct request *r, int status, char *text
         MHD_add_response_header(resp, "Allow", r->allow);
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
+    if (rc == MHD_YES)
+        http_tls_cork(r, len);
     r->status = status;
     r->responded = 1;
     return rc;
@@ -540,10 +623,11 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
                            enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     struct request *r = *con_cls;
     if (r == NULL)
         return;
+    if (r->tls_corked)
+        http_tls_uncork(conn);
     if (r->audit_waiting)
         audit_log_cancel(r->app->audit, &r->audit_waiter);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->route != NULL)
@@ -678,8 +762,9 @@ enum err http_start(struct app *app, int fd, struct MHD_Daemon **out)
         app->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, app->cfg.max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_ARRAY,
-        app->cfg.behind_proxy ? no_opts : tls_opts, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, http_connection_notify, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
+        http_unescape, NULL, MHD_OPTION_ARRAY, app->cfg.behind_proxy ? no_opts : tls_opts,
+        MHD_OPTION_END);
     free(cert);
     secure_free_str(key);
     free(client_ca);
