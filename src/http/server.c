@@ -12,6 +12,7 @@
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -100,22 +101,90 @@ static atomic_int http_draining;
  * either level and leave as libmicrohttpd sends them. */
 #define HTTP_CORK_MAX 8192
 
+/* GnuTLS reads a record's 5-byte header and its body with two recv calls.
+ * Each TLS connection's reads go through a buffer instead, filled by one
+ * recv of up to HTTP_TLS_INBUF bytes: a request that fits in one record then
+ * costs one recv. Reads of at least that size go to the socket directly
+ * (once the buffer is empty). Bytes left in the buffer are never lost from
+ * view: libmicrohttpd (epoll, edge-triggered) keeps reading a connection
+ * until a read reports EAGAIN, and this one does only when the buffer is
+ * empty and the socket has nothing either. */
+#define HTTP_TLS_INBUF 4096
+
 /* Per connection (libmicrohttpd's socket context). */
 struct http_conn {
+    int fd;
     int tcp_uncorked; /* TCP_CORK cleared */
+    size_t in_off, in_len;
+    uint8_t in[HTTP_TLS_INBUF];
 };
+
+static ssize_t http_tls_pull(gnutls_transport_ptr_t p, void *data, size_t size)
+{
+    struct http_conn *hc = p;
+    if (hc->in_off == hc->in_len) {
+        if (size >= sizeof(hc->in))
+            return recv(hc->fd, data, size, 0);
+        ssize_t n = recv(hc->fd, hc->in, sizeof(hc->in), 0);
+        if (n <= 0)
+            return n;
+        hc->in_off = 0;
+        hc->in_len = (size_t)n;
+    }
+    size_t k = hc->in_len - hc->in_off;
+    if (k > size)
+        k = size;
+    memcpy(data, hc->in + hc->in_off, k);
+    hc->in_off += k;
+    return (ssize_t)k;
+}
+
+static int http_tls_pull_timeout(gnutls_transport_ptr_t p, unsigned int ms)
+{
+    struct http_conn *hc = p;
+    if (hc->in_off < hc->in_len)
+        return 1;
+    struct pollfd pfd = {.fd = hc->fd, .events = POLLIN};
+    return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+static ssize_t http_tls_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+    struct http_conn *hc = p;
+    struct msghdr m;
+    memset(&m, 0, sizeof(m));
+    m.msg_iov = (struct iovec *)iov;
+    m.msg_iovlen = (size_t)iovcnt;
+    return sendmsg(hc->fd, &m, MSG_NOSIGNAL);
+}
 
 static void http_connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                                    enum MHD_ConnectionNotificationCode toe)
 {
     (void)cls;
-    (void)conn;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = calloc(1, sizeof(struct http_conn)); /* NULL: answers not corked */
-    } else {
-        free(*socket_context);
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
+        free(*socket_context); /* its buffer held ciphertext only */
         *socket_context = NULL;
+        return;
     }
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *si =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (fi == NULL || si == NULL || si->tls_session == NULL)
+        return; /* no TLS (behind a proxy): libmicrohttpd's own reads and writes */
+    struct http_conn *hc = malloc(sizeof(*hc));
+    if (hc == NULL)
+        return; /* GnuTLS reads the socket itself; answers are not corked */
+    hc->fd = fi->connect_fd;
+    hc->tcp_uncorked = 0;
+    hc->in_off = hc->in_len = 0;
+    gnutls_session_t s = (gnutls_session_t)si->tls_session;
+    gnutls_transport_set_ptr(s, hc);
+    gnutls_transport_set_pull_function(s, http_tls_pull);
+    gnutls_transport_set_pull_timeout_function(s, http_tls_pull_timeout);
+    gnutls_transport_set_vec_push_function(s, http_tls_push);
+    *socket_context = hc;
 }
 
 /* After an answer of len body bytes was queued. */
@@ -142,10 +211,9 @@ static void http_tls_uncork(struct MHD_Connection *conn)
     struct http_conn *hc = ci != NULL ? ci->socket_context : NULL;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
-    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    int fd = ci != NULL ? ci->connect_fd : -1;
-    if (hc == NULL || s == NULL || fd < 0)
+    if (hc == NULL || s == NULL)
         return;
+    int fd = hc->fd;
     if (gnutls_record_uncork(s, 0) < 0) {
         /* The socket's buffer is full (a client that pipelines requests and
          * does not read the answers) or the connection failed. Waiting

@@ -114,7 +114,8 @@ elif mode == "pipeline":
     n, path, wait, rcvbuf = int(sys.argv[4]), sys.argv[5], float(sys.argv[6]), int(sys.argv[7])
     s = conn(rcvbuf)
     try:
-        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode() * n)
+        for _ in range(n):  # one TLS record each: several reach the server at once
+            s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
     except (OSError, ssl.SSLError):
         pass
     time.sleep(wait)
@@ -129,6 +130,45 @@ elif mode == "pipeline":
     except (OSError, ssl.SSLError):
         pass
     print("%d %s" % (got, "all" if got == n else "end"))
+elif mode == "dribble":
+    # Handshake and request written to the socket STEP bytes at a time, so
+    # that TLS records arrive cut at arbitrary places; prints the status.
+    step = int(sys.argv[4])
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    t = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    def flush():
+        data = out.read()
+        for i in range(0, len(data), step):
+            sock.sendall(data[i:i + step])
+            time.sleep(0.001)
+    def fill():
+        d = sock.recv(65536)
+        if not d:
+            raise EOFError
+        inc.write(d)
+    try:
+        while True:
+            try:
+                t.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                flush()
+                fill()
+        flush()
+        t.write(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        flush()
+        buf = b""
+        while b"\r\n" not in buf:
+            try:
+                buf += t.read(4096)
+            except ssl.SSLWantReadError:
+                fill()
+        print(buf.split(b" ")[1].decode())
+    except (OSError, EOFError, ssl.SSLError) as e:
+        print("error:%s" % type(e).__name__)
 elif mode == "slowbody":
     # Declares a body and sends it one byte a second: must not block others.
     s = conn()
@@ -510,6 +550,9 @@ hc "the 15 metadata answers on it are identical" 1 "$(tr ' ' '\n' <<<"$KA_ANSWER
 hc "45 keep-alive answers in under 4.5 s (${KA_MS:-?} ms)" ok "$([ "${KA_MS:-99999}" -lt 4500 ] && echo ok || echo slow)"
 # A client that pipelines and reads gets every answer, in order.
 hc "50 pipelined requests, all answered" "50 all" "$(python3 "$E2E_ROOT/raw.py" pipeline "$SERVER_PORT" "$CA" 50 /v1/health 0 0)"
+# TLS records cut at arbitrary places (the server reads ahead into a buffer).
+hc "handshake and request arriving 7 bytes at a time" 200 "$(python3 "$E2E_ROOT/raw.py" dribble "$SERVER_PORT" "$CA" 7)"
+hc "handshake and request arriving 1 byte at a time" 200 "$(python3 "$E2E_ROOT/raw.py" dribble "$SERVER_PORT" "$CA" 1)"
 # One that pipelines and does not read fills its socket: the server ends
 # that connection rather than block a worker thread, and serves the others.
 python3 "$E2E_ROOT/raw.py" pipeline "$SERVER_PORT" "$CA" 20000 /v1/health 4 4096 >"$E2E_ROOT/pipe.out" 2>&1 &
