@@ -115,6 +115,7 @@ static atomic_int http_draining;
 struct http_conn {
     int fd;
     int tcp_uncorked; /* TCP_CORK cleared */
+    int key_update;   /* a TLS 1.3 KeyUpdate came from the client */
     size_t in_off, in_len;
     uint8_t in[HTTP_TLS_INBUF];
 };
@@ -158,6 +159,22 @@ static ssize_t http_tls_push(gnutls_transport_ptr_t p, const giovec_t *iov, int 
     return sendmsg(hc->fd, &m, MSG_NOSIGNAL);
 }
 
+/* A client's TLS 1.3 KeyUpdate may ask for the server's own, which GnuTLS
+ * sends before the next application data. Corking the session would
+ * overwrite that pending state (gnutls_record_cork sets the session's send
+ * state whatever it was), so the answer after a KeyUpdate is not corked. */
+static int http_tls_hook(gnutls_session_t s, unsigned int htype, unsigned int when,
+                         unsigned int incoming, const gnutls_datum_t *msg)
+{
+    (void)htype;
+    (void)when;
+    (void)msg;
+    struct http_conn *hc = gnutls_transport_get_ptr(s);
+    if (incoming && hc != NULL)
+        hc->key_update = 1;
+    return 0;
+}
+
 static void http_connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                                    enum MHD_ConnectionNotificationCode toe)
 {
@@ -178,12 +195,15 @@ static void http_connection_notify(void *cls, struct MHD_Connection *conn, void 
         return; /* GnuTLS reads the socket itself; answers are not corked */
     hc->fd = fi->connect_fd;
     hc->tcp_uncorked = 0;
+    hc->key_update = 0;
     hc->in_off = hc->in_len = 0;
     gnutls_session_t s = (gnutls_session_t)si->tls_session;
     gnutls_transport_set_ptr(s, hc);
     gnutls_transport_set_pull_function(s, http_tls_pull);
     gnutls_transport_set_pull_timeout_function(s, http_tls_pull_timeout);
     gnutls_transport_set_vec_push_function(s, http_tls_push);
+    gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_KEY_UPDATE, GNUTLS_HOOK_POST,
+                                       http_tls_hook);
     *socket_context = hc;
 }
 
@@ -194,8 +214,13 @@ static void http_tls_cork(struct request *r, size_t len)
         return;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (ci == NULL || ci->socket_context == NULL)
+    struct http_conn *hc = ci != NULL ? ci->socket_context : NULL;
+    if (hc == NULL)
         return;
+    if (hc->key_update) {
+        hc->key_update = 0; /* this answer carries the KeyUpdate first */
+        return;
+    }
     ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (ci == NULL || ci->tls_session == NULL)
         return;

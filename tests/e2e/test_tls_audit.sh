@@ -105,4 +105,16 @@ check "certificate lifetime at most 825 days ($days)" test "$days" -le 825
 check_not "no SHA-1 signature" sh -c "openssl x509 -in '$E2E_ROOT/served.pem' -noout -text | grep -qi 'sha1With'"
 check "curl verifies the server with the data directory's CA" \
     curl -s -o /dev/null --fail --cacert "$CA" "https://localhost:$SERVER_PORT/v1/health"
+
+# RFC 8446 4.6.3: a KeyUpdate asking for the peer's update is answered with
+# one before the next application data. s_client's "K" command sends such
+# a KeyUpdate; the answer to the request that follows must come after the
+# server's own (small answers are otherwise sent from a corked session).
+log "TLS 1.3 KeyUpdate"
+(printf 'K\n'; sleep 0.5; printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'; sleep 1) |
+    timeout 10 openssl s_client -connect "$HP" -servername localhost -tls1_3 -msg -CAfile "$CA" \
+        >"$E2E_ROOT/keyupdate.out" 2>&1
+KU=$(grep -aE 'KeyUpdate|^HTTP/1.1' "$E2E_ROOT/keyupdate.out" | tr -d '\r' | sed -E 's/^(>>>|<<<) .*KeyUpdate$/\1 KeyUpdate/' | tr '\n' '|')
+assert_eq "$KU" ">>> KeyUpdate|<<< KeyUpdate|HTTP/1.1 200 OK|" \
+    "the client's KeyUpdate is answered with the server's, then the request"
 e2e_finish
