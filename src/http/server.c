@@ -113,6 +113,7 @@ static atomic_int http_draining;
 
 /* Per connection (libmicrohttpd's socket context). */
 struct http_conn {
+    gnutls_session_t tls;
     int fd;
     int tcp_uncorked; /* TCP_CORK cleared */
     int key_update;   /* a TLS 1.3 KeyUpdate came from the client */
@@ -193,11 +194,12 @@ static void http_connection_notify(void *cls, struct MHD_Connection *conn, void 
     struct http_conn *hc = malloc(sizeof(*hc));
     if (hc == NULL)
         return; /* GnuTLS reads the socket itself; answers are not corked */
+    gnutls_session_t s = (gnutls_session_t)si->tls_session;
+    hc->tls = s;
     hc->fd = fi->connect_fd;
     hc->tcp_uncorked = 0;
     hc->key_update = 0;
     hc->in_off = hc->in_len = 0;
-    gnutls_session_t s = (gnutls_session_t)si->tls_session;
     gnutls_transport_set_ptr(s, hc);
     gnutls_transport_set_pull_function(s, http_tls_pull);
     gnutls_transport_set_pull_timeout_function(s, http_tls_pull_timeout);
@@ -207,39 +209,38 @@ static void http_connection_notify(void *cls, struct MHD_Connection *conn, void 
     *socket_context = hc;
 }
 
+/* The connection's own TLS transport; NULL without TLS (behind a proxy). */
+static struct http_conn *http_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
 /* After an answer of len body bytes was queued. */
 static void http_tls_cork(struct request *r, size_t len)
 {
-    if (r->app->cfg.behind_proxy || len == 0 || len > HTTP_CORK_MAX)
+    if (len == 0 || len > HTTP_CORK_MAX)
         return;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct http_conn *hc = ci != NULL ? ci->socket_context : NULL;
+    struct http_conn *hc = http_conn_of(r->conn);
     if (hc == NULL)
         return;
     if (hc->key_update) {
         hc->key_update = 0; /* this answer carries the KeyUpdate first */
         return;
     }
-    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (ci == NULL || ci->tls_session == NULL)
-        return;
-    gnutls_record_cork((gnutls_session_t)ci->tls_session);
+    gnutls_record_cork(hc->tls);
     r->tls_corked = 1;
 }
 
 /* When the request completes: sends the buffered answer as one record. */
 static void http_tls_uncork(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct http_conn *hc = ci != NULL ? ci->socket_context : NULL;
-    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
-    if (hc == NULL || s == NULL)
+    struct http_conn *hc = http_conn_of(conn);
+    if (hc == NULL)
         return;
     int fd = hc->fd;
-    if (gnutls_record_uncork(s, 0) < 0) {
+    if (gnutls_record_uncork(hc->tls, 0) < 0) {
         /* The socket's buffer is full (a client that pipelines requests and
          * does not read the answers) or the connection failed. Waiting
          * would block the worker thread and its other connections: the

@@ -112,8 +112,9 @@ static void append_n(struct audit_log *log, int from, int n)
     }
 }
 
-/* Writes a log of n events with a head every `every` events, and closes it. */
-static void make_log(struct fixture *f, int n, uint32_t every)
+/* Opens the fixture's log with a head every `every` events (0: none) and no
+ * timer. */
+static struct audit_log *open_log(struct fixture *f, uint32_t every)
 {
     struct audit_options o;
     audit_options_init(&o);
@@ -121,6 +122,13 @@ static void make_log(struct fixture *f, int n, uint32_t every)
     o.sign_interval_ms = 0;
     struct audit_log *log = NULL;
     assert_int_equal(audit_log_open(f->dir, &o, &log), ERR_OK);
+    return log;
+}
+
+/* Writes a log of n events with a head every `every` events, and closes it. */
+static void make_log(struct fixture *f, int n, uint32_t every)
+{
+    struct audit_log *log = open_log(f, every);
     append_n(log, 0, n);
     audit_log_close(log);
 }
@@ -341,12 +349,7 @@ static void test_iterators(void **state)
 static void test_inclusion_proofs(void **state)
 {
     struct fixture *f = *state;
-    struct audit_options o;
-    audit_options_init(&o);
-    o.sign_every_events = 0;
-    o.sign_interval_ms = 0;
-    struct audit_log *log = NULL;
-    assert_int_equal(audit_log_open(f->dir, &o, &log), ERR_OK);
+    struct audit_log *log = open_log(f, 0);
     append_n(log, 0, 11);
     const char *pub = file_in(f, "signing.pub");
     char pubpath[256];
@@ -410,12 +413,7 @@ static void test_inclusion_proofs(void **state)
 static void test_consistency_proofs(void **state)
 {
     struct fixture *f = *state;
-    struct audit_options o;
-    audit_options_init(&o);
-    o.sign_every_events = 0;
-    o.sign_interval_ms = 0;
-    struct audit_log *log = NULL;
-    assert_int_equal(audit_log_open(f->dir, &o, &log), ERR_OK);
+    struct audit_log *log = open_log(f, 0);
     append_n(log, 0, 5);
     char *old_head = NULL;
     assert_int_equal(audit_export_head(log, &old_head), ERR_OK);
@@ -916,12 +914,7 @@ static void append_bytes(const char *path, int byte, size_t n)
 static void test_space_allocated_ahead(void **state)
 {
     struct fixture *f = *state;
-    struct audit_options o;
-    audit_options_init(&o);
-    o.sign_every_events = 4;
-    o.sign_interval_ms = 0;
-    struct audit_log *log = NULL;
-    assert_int_equal(audit_log_open(f->dir, &o, &log), ERR_OK);
+    struct audit_log *log = open_log(f, 4);
     append_n(log, 0, 10);
     struct audit_stats st;
     audit_log_stats(log, &st);
@@ -942,7 +935,7 @@ static void test_space_allocated_ahead(void **state)
      * the next events are written right after the last record. */
     append_bytes(file_in(f, "events.log"), 0, 5000);
     assert_int_equal(verify(f, NULL, &rep), ERR_OK);
-    assert_int_equal(audit_log_open(f->dir, &o, &log), ERR_OK);
+    log = open_log(f, 4);
     assert_int_equal(audit_log_size(log), 10);
     append_n(log, 10, 3);
     char *ev = last_event(log);
